@@ -1,0 +1,11 @@
+//! flightserver's engine-side logic: physical plan rules, SQL policy and table
+//! providers. Nothing here knows about Python; `rust/python` exports it as
+//! DataFusion FFI capsules.
+
+pub mod rulepack;
+pub mod scan_budget;
+
+/// Prefix of every error a flightserver policy rule raises. Errors cross the
+/// DataFusion FFI as text only, so the server recognizes policy denials by it
+/// and answers them with PERMISSION_DENIED.
+pub const POLICY_ERROR_PREFIX: &str = "[flightserver.policy]";

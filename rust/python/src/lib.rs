@@ -1,0 +1,25 @@
+//! `flightserver._native`: exports flightserver-core to Python as DataFusion
+//! FFI capsules. Only glue lives here; behaviour belongs in flightserver-core.
+
+mod rulepack;
+
+use pyo3::prelude::*;
+
+/// The DataFusion major version this extension's FFI structs were built for.
+/// Python compares it with the installed `datafusion` wheel before any capsule
+/// is handed over: a mismatch would be undefined behaviour, not an error.
+fn datafusion_ffi_major() -> u64 {
+    datafusion_ffi::version()
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("DATAFUSION_FFI_MAJOR", datafusion_ffi_major())?;
+    m.add(
+        "POLICY_ERROR_PREFIX",
+        flightserver_core::POLICY_ERROR_PREFIX,
+    )?;
+    m.add_class::<rulepack::Rulepack>()?;
+    m.add_class::<rulepack::PhysicalRule>()?;
+    Ok(())
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up everything flightserver needs, from a fresh clone:
+#   1. uv (pinned), in a bootstrap environment under the cache folder;
+#   2. .venv with the locked Python dependencies (uv.lock);
+#   3. the Rust extension, built by maturin into the package.
+# Usage: scripts/setup.sh [release|fast]   (release: optimized, for serving and
+# benchmarks; fast: compile time first, for tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile="${1:-release}"
+uv_version="0.13.9"
+cache="${FLIGHTSERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flightserver}"
+# Outside the clone, so every clone on this machine builds incrementally.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/cargo-target}"
+export UV_PYTHON_DOWNLOADS=never
+
+for tool in python3 cargo; do
+  command -v "$tool" >/dev/null || { echo "setup: $tool is required (see README)" >&2; exit 1; }
+done
+
+bootstrap="$cache/uv-$uv_version"
+if [ ! -x "$bootstrap/bin/uv" ]; then
+  echo "setup: installing uv $uv_version into $bootstrap"
+  python3 -m venv "$bootstrap"
+  "$bootstrap/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$uv_version"
+fi
+export PATH="$bootstrap/bin:$PATH"
+
+echo "setup: Python dependencies from uv.lock"
+uv sync --locked --quiet
+
+echo "setup: building the Rust extension (profile $profile, target dir $CARGO_TARGET_DIR)"
+.venv/bin/maturin develop --uv --profile "$profile" --quiet

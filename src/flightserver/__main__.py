@@ -1,0 +1,5 @@
+"""`python -m flightserver` runs the CLI."""
+
+from flightserver.cli import main
+
+main()

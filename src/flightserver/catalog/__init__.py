@@ -1,0 +1,1 @@
+"""The catalog: table definitions and their registration into the session."""

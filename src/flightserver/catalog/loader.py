@@ -1,0 +1,86 @@
+"""Registers the catalog's table definitions into a DataFusion session.
+
+Non-Delta tables are registered only by executing their generated DDL. One bad
+definition is reported and skipped; it never stops the others from loading.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import msgspec
+from datafusion import SessionContext
+from deltalake import DeltaTable
+
+from flightserver.catalog.ddl import external_table_ddl, quote_identifier
+from flightserver.catalog.definitions import (
+    DefinitionError,
+    TableDefinition,
+    TableFormat,
+    read_definition,
+    resolve_location,
+)
+
+log = logging.getLogger(__name__)
+
+
+class TableStatus(msgspec.Struct, frozen=True):
+    """What became of one definition file."""
+
+    source: str
+    name: str | None = None
+    format: str | None = None
+    location: str | None = None
+    ddl: str | None = None
+    error: str | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.error is None
+
+
+def load_catalog(ctx: SessionContext, catalog_dir: Path) -> list[TableStatus]:
+    """Registers every `catalog_dir/tables/*.toml`; returns one status per file."""
+    statuses = [
+        _load_one(ctx, catalog_dir, path) for path in sorted(catalog_dir.glob("tables/*.toml"))
+    ]
+    for status in statuses:
+        if status.error is not None:
+            log.warning("table definition %s not loaded: %s", status.source, status.error)
+    return statuses
+
+
+def _load_one(ctx: SessionContext, catalog_dir: Path, path: Path) -> TableStatus:
+    try:
+        definition = read_definition(path)
+    except DefinitionError as exc:
+        return TableStatus(source=str(path), error=str(exc))
+    location = resolve_location(definition, catalog_dir)
+    status = TableStatus(
+        source=str(path),
+        name=f"{definition.catalog}.{definition.schema}.{definition.name}",
+        format=definition.format.value,
+        location=location,
+    )
+    try:
+        _ensure_schema(ctx, definition)
+        if definition.format is TableFormat.DELTA:
+            _register_delta(ctx, definition, location)
+            return status
+        ddl = external_table_ddl(definition, location)
+        ctx.sql(ddl)
+        return msgspec.structs.replace(status, ddl=ddl)
+    except Exception as exc:  # DataFusion and deltalake raise plain exceptions
+        return msgspec.structs.replace(status, error=str(exc))
+
+
+def _ensure_schema(ctx: SessionContext, definition: TableDefinition) -> None:
+    catalog = quote_identifier(definition.catalog)
+    ctx.sql(f"CREATE DATABASE IF NOT EXISTS {catalog}")
+    ctx.sql(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{quote_identifier(definition.schema)}")
+
+
+def _register_delta(ctx: SessionContext, definition: TableDefinition, location: str) -> None:
+    schema = ctx.catalog(definition.catalog).schema(definition.schema)
+    schema.register_table(definition.name, DeltaTable(location))

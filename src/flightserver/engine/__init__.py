@@ -1,0 +1,1 @@
+"""The engine layer: the DataFusion session, our Rust extension, result streaming."""

@@ -1,0 +1,63 @@
+"""Result types every client reads.
+
+DataFusion produces view types (Utf8View, BinaryView, ListView) for speed; the
+Arrow Flight SQL JDBC driver 18.x cannot read them. Results are cast to their
+classic equivalents at the server, as the last projection of the query.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from datafusion import DataFrame, col
+
+_VIEW_TO_CLASSIC: dict[pa.DataType, pa.DataType] = {
+    pa.string_view(): pa.utf8(),
+    pa.binary_view(): pa.binary(),
+}
+
+
+def client_type(data_type: pa.DataType) -> pa.DataType:
+    """`data_type` with every view type, at any depth, replaced by its classic form."""
+    classic = _VIEW_TO_CLASSIC.get(data_type)
+    if classic is not None:
+        return classic
+    if isinstance(data_type, pa.ListViewType | pa.ListType):
+        return pa.list_(_client_field(data_type.value_field))
+    if isinstance(data_type, pa.LargeListViewType | pa.LargeListType):
+        return pa.large_list(_client_field(data_type.value_field))
+    if isinstance(data_type, pa.FixedSizeListType):
+        return pa.list_(_client_field(data_type.value_field), data_type.list_size)
+    if isinstance(data_type, pa.StructType):
+        return pa.struct([_client_field(data_type.field(i)) for i in range(data_type.num_fields)])
+    if isinstance(data_type, pa.MapType):
+        # pyarrow accepts fields here (keeping names and nullability); its stubs do not say so.
+        return pa.map_(
+            _client_field(data_type.key_field),  # pyright: ignore[reportArgumentType]
+            _client_field(data_type.item_field),  # pyright: ignore[reportArgumentType]
+            data_type.keys_sorted,
+        )
+    return data_type
+
+
+def _client_field(field: pa.Field) -> pa.Field:
+    return field.with_type(client_type(field.type))
+
+
+def _column(name: str):  # noqa: ANN202 - datafusion.Expr
+    # col() parses its argument as SQL; quoting keeps dots and case literal.
+    return col('"' + name.replace('"', '""') + '"')
+
+
+def with_client_types(df: DataFrame, schema: pa.Schema) -> DataFrame:
+    """`df` unchanged if `schema` (its schema) is client-readable, else with casts added."""
+    targets = [client_type(field.type) for field in schema]
+    if all(target == field.type for target, field in zip(targets, schema, strict=True)):
+        return df
+    return df.select(
+        *(
+            _column(field.name)
+            if target == field.type
+            else _column(field.name).cast(target).alias(field.name)
+            for target, field in zip(targets, schema, strict=True)
+        )
+    )

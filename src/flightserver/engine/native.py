@@ -1,0 +1,35 @@
+"""Loads the Rust extension, refusing one built for another DataFusion major.
+
+Capsules are raw C structs: handing one built against datafusion-ffi N to a
+datafusion wheel of major M != N is undefined behaviour, so the check happens
+before any capsule can be created.
+"""
+
+from __future__ import annotations
+
+import datafusion
+
+from flightserver import _native
+
+
+class ExtensionVersionError(ImportError):
+    """The Rust extension and the datafusion wheel disagree on the major version."""
+
+
+def check_ffi_compatibility(wheel_version: str, ffi_major: int) -> None:
+    """Raises ExtensionVersionError unless `wheel_version` has major `ffi_major`."""
+    wheel_major = int(wheel_version.split(".", 1)[0])
+    if wheel_major != ffi_major:
+        raise ExtensionVersionError(
+            f"flightserver's Rust extension was built with datafusion-ffi {ffi_major}.x, "
+            f"but the installed datafusion wheel is {wheel_version}; install datafusion=="
+            f"{ffi_major}.* or rebuild the extension (scripts/setup.sh)"
+        )
+
+
+check_ffi_compatibility(datafusion.__version__, _native.DATAFUSION_FFI_MAJOR)
+
+Rulepack = _native.Rulepack
+POLICY_ERROR_PREFIX = _native.POLICY_ERROR_PREFIX
+
+__all__ = ["POLICY_ERROR_PREFIX", "ExtensionVersionError", "Rulepack", "check_ffi_compatibility"]

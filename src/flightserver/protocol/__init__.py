@@ -1,0 +1,1 @@
+"""The Flight SQL protocol layer: decode requests, dispatch, encode answers."""

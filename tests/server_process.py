@@ -1,0 +1,85 @@
+"""A flightserver running as a real subprocess, for tests to talk to."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+_LISTENING = re.compile(r"flightserver listening on (grpc://\S+)")
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[str]
+    uri: str = ""
+    output: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls, args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> ServerProcess:
+        """Starts `flightserver serve --port 0 ARGS` and waits until it listens."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flightserver", "serve", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        server = cls(process)
+        ready = threading.Event()
+        threading.Thread(target=server._pump, args=(ready,), daemon=True).start()
+        if not ready.wait(timeout) or not server.uri:
+            server.stop()
+            raise RuntimeError("server did not start:\n" + server.log)
+        return server
+
+    def _pump(self, ready: threading.Event) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            match = _LISTENING.search(line)
+            if match:
+                self.uri = match.group(1)
+                ready.set()
+        ready.set()  # the process ended
+
+    @property
+    def log(self) -> str:
+        return "".join(self.output)
+
+    @property
+    def port(self) -> int:
+        return int(self.uri.rsplit(":", 1)[1])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
