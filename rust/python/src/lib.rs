@@ -1,7 +1,9 @@
 //! `flightserver._native`: exports flightserver-core to Python as DataFusion
 //! FFI capsules. Only glue lives here; behaviour belongs in flightserver-core.
 
+mod delta;
 mod rulepack;
+mod runtime;
 
 use pyo3::prelude::*;
 
@@ -21,5 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_class::<rulepack::Rulepack>()?;
     m.add_class::<rulepack::PhysicalRule>()?;
+    m.add_class::<delta::DeltaProvider>()?;
+    m.add_class::<delta::DeltaScan>()?;
     Ok(())
 }

@@ -31,5 +31,14 @@ check_ffi_compatibility(datafusion.__version__, _native.DATAFUSION_FFI_MAJOR)
 
 Rulepack = _native.Rulepack
 POLICY_ERROR_PREFIX = _native.POLICY_ERROR_PREFIX
+DeltaProvider = _native.DeltaProvider
+DeltaScan = _native.DeltaScan
 
-__all__ = ["POLICY_ERROR_PREFIX", "ExtensionVersionError", "Rulepack", "check_ffi_compatibility"]
+__all__ = [
+    "POLICY_ERROR_PREFIX",
+    "DeltaProvider",
+    "DeltaScan",
+    "ExtensionVersionError",
+    "Rulepack",
+    "check_ffi_compatibility",
+]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 from datafusion import DataFrame, SessionConfig, SessionContext
 
+from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
 from flightserver.engine.client_types import with_client_types
@@ -40,7 +41,9 @@ class Engine:
         )
         for rule in self.rulepack.rules():
             self.ctx.add_physical_optimizer_rule(rule)
-        self.catalog = load_catalog(self.ctx, Path(config.catalog_dir))
+        # The Delta tables' pins (snapshot versions, file sets), for artifacts and re-pinning.
+        self.delta_tables = DeltaTables()
+        self.catalog = load_catalog(self.ctx, Path(config.catalog_dir), self.delta_tables)
 
     @property
     def failed_tables(self) -> list[TableStatus]:
