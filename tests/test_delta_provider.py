@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from datafusion import SessionContext
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
@@ -112,15 +112,21 @@ def query(conn: flightsql.Connection, sql: str) -> pa.Table:
         return cursor.fetch_arrow_table()
 
 
+def values(table: pa.Table, column: str) -> list[Any]:
+    return table.column(column).to_pylist()
+
+
 def sorted_rows(table: pa.Table) -> list[dict[str, Any]]:
     return sorted(table.to_pylist(), key=lambda row: row["id"])
 
 
 def files_opened(conn: flightsql.Connection, sql: str) -> int:
     """How many files the server's scan of `sql` opened, from EXPLAIN ANALYZE."""
-    plan = "\n".join(query(conn, f"EXPLAIN ANALYZE {sql}").column("plan").to_pylist())
+    plan = "\n".join(values(query(conn, f"EXPLAIN ANALYZE {sql}"), "plan"))
     counts = [int(count) for count in re.findall(r"files_opened=(\d+)", plan)]
-    assert counts, plan
+    if not counts:
+        # The provider plans no file scan at all when every file was pruned.
+        assert "FFI_ExecutionPlan: EmptyExec" in plan, plan
     return sum(counts)
 
 
@@ -143,9 +149,12 @@ def test_partition_filter_reads_only_that_partitions_files(
 ) -> None:
     sql = "SELECT id, day, amount FROM events WHERE day = 'd03'"
     result = query(conn, sql)
-    everything = deltalake_rows(catalog, "events")
-    expected = everything.filter(pc.equal(everything["day"], "d03")).select(["id", "day", "amount"])
-    assert sorted_rows(result) == sorted_rows(expected)
+    expected = [
+        {key: row[key] for key in ("id", "day", "amount")}
+        for row in sorted_rows(deltalake_rows(catalog, "events"))
+        if row["day"] == "d03"
+    ]
+    assert sorted_rows(result) == expected
     assert set(result.column("day").to_pylist()) == {"d03"}
     # One file per append in that partition, out of one per append and partition.
     assert files_opened(conn, sql) == WRITES
@@ -173,19 +182,17 @@ def test_partition_pruning_is_recorded_by_the_provider(catalog: Path) -> None:
 def test_statistics_skip_files(conn: flightsql.Connection, catalog: Path) -> None:
     sql = "SELECT id, square FROM ranges WHERE id BETWEEN 250 AND 260"
     result = query(conn, sql)
-    assert sorted(result.column("id").to_pylist()) == list(range(250, 261))
-    assert result.column("square").to_pylist() == [i * i for i in result.column("id").to_pylist()]
+    assert sorted(values(result, "id")) == list(range(250, 261))
+    assert values(result, "square") == [i * i for i in values(result, "id")]
     assert files_opened(conn, sql) == 1
-    # Every file's minimum id is at most 1000: no file can match.
+    # Every file's maximum id is below 600: no file can match.
     assert query(conn, "SELECT count(*) AS n FROM ranges WHERE id > 100000").column(
         "n"
     ).to_pylist() == [0]
     assert files_opened(conn, "SELECT id FROM ranges WHERE id > 100000") == 0
 
 
-def test_joins_and_aggregations_run_in_parallel(
-    conn: flightsql.Connection, catalog: Path
-) -> None:
+def test_joins_and_aggregations_run_in_parallel(conn: flightsql.Connection, catalog: Path) -> None:
     result = query(
         conn,
         """
@@ -223,7 +230,7 @@ def test_time_travel_by_timestamp(catalog: Path) -> None:
     tables = DeltaTables()
     ctx = SessionContext()
     # An ISO time at version 2's commit (ms since the epoch in the log).
-    moment = pa.scalar(commit_times[2], pa.timestamp("ms", "UTC")).as_py().isoformat()
+    moment = datetime.fromtimestamp(commit_times[2] / 1000, tz=UTC).isoformat()
     pin = tables.register(ctx, ("datafusion", "public", "r"), location, {"timestamp": moment})
     assert (pin.provider, pin.version) == (OUR_PROVIDER, 2)
     count = ctx.sql("SELECT count(*) AS n FROM r").to_arrow_table().column("n").to_pylist()
@@ -234,7 +241,7 @@ def test_writes_after_load_are_invisible_until_repinned(
     conn: flightsql.Connection, catalog: Path
 ) -> None:
     location = catalog / "data" / "growing"
-    before = query(conn, "SELECT count(*) AS n FROM growing").column("n").to_pylist()
+    before = values(query(conn, "SELECT count(*) AS n FROM growing"), "n")
     write_deltalake(location, ranges_batch(1), mode="append")
     # The server's table stays on the snapshot it loaded.
     assert query(conn, "SELECT count(*) AS n FROM growing").column("n").to_pylist() == before
@@ -249,7 +256,7 @@ def test_writes_after_load_are_invisible_until_repinned(
     assert repinned.version == 1
     assert repinned.file_count == 2
     assert repinned.files_hash != pin.files_hash
-    assert ctx.sql(count).to_arrow_table().column("n").to_pylist() == [before[0] + RANGE_ROWS]
+    assert values(ctx.sql(count).to_arrow_table(), "n") == [before[0] + RANGE_ROWS]
 
 
 def test_pinned_file_set_is_what_scans_read(catalog: Path) -> None:
@@ -259,13 +266,13 @@ def test_pinned_file_set_is_what_scans_read(catalog: Path) -> None:
     assert (pinned.pinned, pinned.file_count, pinned.files) == (True, 2, chosen)
     ctx = SessionContext()
     ctx.register_table("ranges", pinned)
-    assert ctx.sql("SELECT count(*) AS n FROM ranges").to_arrow_table().column(
-        "n"
-    ).to_pylist() == [2 * RANGE_ROWS]
+    assert ctx.sql("SELECT count(*) AS n FROM ranges").to_arrow_table().column("n").to_pylist() == [
+        2 * RANGE_ROWS
+    ]
     scan = pinned.last_scan()
     assert scan is not None
     assert (scan.files, scan.files_hash) == (chosen, pinned.files_hash)
-    with pytest.raises(ValueError, match="not-a-file.parquet"):
+    with pytest.raises(ValueError, match=r"not-a-file\.parquet"):
         provider.pin_files(["not-a-file.parquet"])
 
 

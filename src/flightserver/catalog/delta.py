@@ -84,9 +84,7 @@ def requested_version(location: str, options: Mapping[str, str]) -> int | None:
     """The version a definition's options pin (`version` or `timestamp`), or None: latest."""
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
-        raise ValueError(
-            f"unknown Delta table options {unknown}; accepted: {sorted(_OPTIONS)}"
-        )
+        raise ValueError(f"unknown Delta table options {unknown}; accepted: {sorted(_OPTIONS)}")
     if VERSION_OPTION in options and TIMESTAMP_OPTION in options:
         raise ValueError("give a Delta table's `version` or its `timestamp`, not both")
     if VERSION_OPTION in options:
