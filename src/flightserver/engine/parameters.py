@@ -13,6 +13,8 @@ from typing import Any
 import pyarrow as pa
 from datafusion import DataFrame
 
+from flightserver.engine.client_types import client_type
+
 # Type announced for a parameter whose type DataFusion cannot infer (`SELECT ?`).
 UNTYPED_PARAMETER = pa.utf8()
 
@@ -120,7 +122,7 @@ def _walk_expr(expr: Any, found: dict[int, pa.DataType]) -> None:
             field = placeholder.field()
             index = int(name[1:])
             if field is not None and field.type != pa.null():
-                found[index] = field.type
+                found[index] = client_type(field.type)
             else:
                 found.setdefault(index, UNTYPED_PARAMETER)
         return

@@ -23,6 +23,7 @@ from flightserver.protocol import commands, metadata, schemas
 from flightserver.protocol.errors import InvalidRequest, Unimplemented, to_flight_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
+from flightserver.protocol.ingest import ingest_command
 from flightserver.protocol.sessions import (
     MIDDLEWARE_KEY,
     SessionMiddlewareFactory,
@@ -96,6 +97,9 @@ class FlightSqlServer(flight.FlightServerBase):
             sql.CommandPreparedStatementUpdate: self._put_update(self.statements.update_prepared),
             sql.CommandPreparedStatementQuery: lambda _, c, reader: self.statements.bind_parameters(
                 c, reader
+            ),
+            sql.CommandStatementIngest: self._put_update(
+                lambda ctx, command, reader: ingest_command(engine, ctx, command, reader)
             ),
         }
         self._actions: dict[str, tuple[str, ActionHandler]] = {

@@ -38,16 +38,20 @@ class Session:
 
 
 class SessionMiddleware(flight.ServerMiddleware):
-    """Per call: the session id from the cookie, and a Set-Cookie for a new one."""
+    """Per call: the session id from the cookie, or a new one offered by Set-Cookie.
+
+    pyarrow sends response headers before the handler runs, so a call without a
+    cookie is offered an id up front; the session exists only once it is used.
+    """
 
     def __init__(self, session_id: str | None) -> None:
-        self.session_id = session_id
-        self.new_session_id: str | None = None
+        self.is_new = session_id is None
+        self.session_id = session_id or secrets.token_urlsafe(24)
 
     def sending_headers(self) -> dict[str, list[str] | list[bytes]]:
-        if self.new_session_id is None:
+        if not self.is_new:
             return {}
-        return {"set-cookie": [f"{COOKIE}={self.new_session_id}"]}
+        return {"set-cookie": [f"{COOKIE}={self.session_id}"]}
 
 
 class SessionMiddlewareFactory(flight.ServerMiddlewareFactory):
@@ -91,23 +95,19 @@ class SessionRegistry:
 
     def _find(self, call: flight.ServerCallContext) -> Session | None:
         middleware = _middleware(call)
-        if middleware is None or middleware.session_id is None:
+        if middleware is None:
             return None
         with self._lock:
             return self._sessions.get(middleware.session_id)
 
     def _find_or_start(self, call: flight.ServerCallContext) -> Session:
-        session = self._find(call)
-        if session is not None:
-            return session
-        session_id = secrets.token_urlsafe(24)
-        session = Session(session_id, *self._defaults)
-        with self._lock:
-            self._sessions[session_id] = session
         middleware = _middleware(call)
-        if middleware is not None:
-            middleware.new_session_id = session_id
-        return session
+        if middleware is None:
+            raise InvalidRequest("sessions need the session middleware")
+        with self._lock:
+            return self._sessions.setdefault(
+                middleware.session_id, Session(middleware.session_id, *self._defaults)
+            )
 
     def set_options(
         self, call: flight.ServerCallContext, request: fs.SetSessionOptionsRequest
@@ -142,7 +142,7 @@ class SessionRegistry:
 
     def close(self, call: flight.ServerCallContext) -> bytes:
         middleware = _middleware(call)
-        if middleware is not None and middleware.session_id is not None:
+        if middleware is not None:
             with self._lock:
                 self._sessions.pop(middleware.session_id, None)
         return fs.CloseSessionResult(status=fs.CloseSessionResult.CLOSED).SerializeToString()
