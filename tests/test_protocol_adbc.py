@@ -228,3 +228,19 @@ def test_ingested_tables_survive_a_restart(tmp_path: object) -> None:
         flightsql.connect(server.uri, autocommit=True) as conn,
     ):
         assert query(conn, "SELECT count(*) AS n FROM kept")["n"].to_pylist() == [3]
+
+
+def test_cancel_stops_a_streaming_query_and_the_server_keeps_serving(
+    conn: flightsql.Connection,
+) -> None:
+    with conn.cursor() as cursor:
+        # A hundred million rows: far more than the client reads before cancelling.
+        cursor.execute("SELECT value FROM generate_series(1, 100000000)")
+        reader = cursor.fetch_record_batch()
+        first = reader.read_next_batch()
+        assert first.num_rows > 0
+        cursor.adbc_cancel()
+        # The Go driver reports the cancelled stream as an OSError.
+        with pytest.raises((Error, OSError), match="(?i)cancel"):
+            reader.read_all()
+    assert query(conn, "SELECT count(*) AS n FROM region")["n"].to_pylist() == [5]
