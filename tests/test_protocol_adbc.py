@@ -241,6 +241,6 @@ def test_cancel_stops_a_streaming_query_and_the_server_keeps_serving(
         assert first.num_rows > 0
         cursor.adbc_cancel()
         # The Go driver reports the cancelled stream as an OSError.
-        with pytest.raises((Error, OSError), match="(?i)cancel"):
+        with pytest.raises((Error, OSError), match=r"(?i)cancel"):
             reader.read_all()
     assert query(conn, "SELECT count(*) AS n FROM region")["n"].to_pylist() == [5]
