@@ -44,6 +44,8 @@ public final class JdbcProbe {
 
   /** Thrown by a step whose input an earlier step failed to produce. */
   static final class NotRun extends Exception {
+    private static final long serialVersionUID = 1L;
+
     NotRun(String message) {
       super(message);
     }
@@ -526,7 +528,11 @@ public final class JdbcProbe {
     }
   }
 
-  /** A result set as {columns: [...], rows: [[canonical string or null, ...], ...]}. */
+  /**
+   * A result set as {columns: [...], rows: [[canonical string or null, ...], ...]}. Each column
+   * also tells what getObject() returned for it (DBeaver reads most values that way): the class
+   * of its first non-null object, or the first error getObject() raised.
+   */
   private static Map<String, Object> table(ResultSet rs) throws Exception {
     try (rs) {
       ResultSetMetaData meta = rs.getMetaData();
@@ -535,16 +541,35 @@ public final class JdbcProbe {
       for (int i = 0; i < count; i++) {
         types[i] = meta.getColumnType(i + 1);
       }
+      String[] objectClasses = new String[count];
+      Object[] objectErrors = new Object[count];
       List<Object> rows = new ArrayList<>();
       while (rs.next()) {
         List<Object> row = new ArrayList<>();
         for (int i = 0; i < count; i++) {
+          try {
+            Object object = rs.getObject(i + 1);
+            if (object != null && objectClasses[i] == null) {
+              objectClasses[i] = object.getClass().getName();
+            }
+          } catch (Throwable failure) {
+            if (objectErrors[i] == null) {
+              objectErrors[i] = describe(failure);
+            }
+          }
           row.add(cell(rs, i + 1, types[i]));
         }
         rows.add(row);
       }
+      List<Object> columns = columns(meta);
+      for (int i = 0; i < count; i++) {
+        @SuppressWarnings("unchecked")
+        Map<String, Object> column = (Map<String, Object>) columns.get(i);
+        column.put("objectClass", objectClasses[i]);
+        column.put("objectError", objectErrors[i]);
+      }
       Map<String, Object> out = new LinkedHashMap<>();
-      out.put("columns", columns(meta));
+      out.put("columns", columns);
       out.put("rows", rows);
       return out;
     }

@@ -7,6 +7,7 @@ The JDBC type of each Arrow type follows the Flight SQL JDBC driver's mapping
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pyarrow as pa
@@ -88,6 +89,20 @@ def values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
             for value in column.to_pylist()
         ]
     return column.to_pylist()
+
+
+def show(values: tuple[Any, ...], arrow_type: pa.DataType) -> str:
+    """Values of one column for a failure message: timestamps as ISO instants."""
+    if not pa.types.is_timestamp(arrow_type):
+        return repr(values)
+    shown = [
+        "None"
+        if value is None
+        else dt.datetime.fromtimestamp(value // 1_000_000_000, dt.UTC).isoformat()
+        + f"+{value % 1_000_000_000}ns"
+        for value in values
+    ]
+    return f"({', '.join(shown)})"
 
 
 def rows(table: pa.Table) -> list[tuple[Any, ...]]:

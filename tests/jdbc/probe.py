@@ -81,7 +81,7 @@ class Report:
         if name not in self.steps:
             raise AssertionError(
                 f"scenario {self.scenario!r} has no step {name!r}; steps: {list(self.steps)}\n"
-                f"probe stderr:\n{self.stderr}"
+                f"end of the probe's stderr:\n{tail(self.stderr)}"
             )
         return self.steps[name]
 
@@ -95,6 +95,8 @@ class Column:
     precision: int
     scale: int
     nullable: int  # ResultSetMetaData.columnNoNulls (0) / columnNullable (1) / unknown (2)
+    object_class: str | None  # what getObject() returned (first non-null value)
+    object_error: dict[str, str] | None  # what getObject() raised, if it did
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class ResultTable:
                 precision=column["precision"],
                 scale=column["scale"],
                 nullable=column["nullable"],
+                object_class=column.get("objectClass"),
+                object_error=column.get("objectError"),
             )
             for column in data["columns"]
         ]
@@ -221,6 +225,10 @@ class ProbeRunner:
                 pytrace=False,
             )
         return Report(scenario, self.driver, report["steps"], stderr)
+
+
+def tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def failures(report: Report, names: Sequence[str]) -> list[str]:
