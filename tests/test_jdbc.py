@@ -62,8 +62,8 @@ def adbc(jdbc_server: ServerProcess) -> Iterator[flightsql.Connection]:
 
 
 @pytest.fixture(scope="module")
-def probe_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_probe(tmp_path_factory.mktemp("jdbc-probe"))
+def probe_classes() -> Path:
+    return compile_probe()
 
 
 @pytest.fixture(scope="module", params=DRIVER_VERSIONS, ids=lambda version: f"jdbc-{version}")
@@ -358,6 +358,14 @@ def test_statement_reads_a_multi_batch_delta_table(
     result = queries.table("statement:customer")
     assert result.rows() == file_rows("customer")
     assert_types_match(result, adbc, "SELECT * FROM customer LIMIT 0")
+
+
+def test_result_closed_after_its_first_page_leaves_the_connection_usable(
+    queries: Report,
+) -> None:
+    page = queries.table("statement:first-page")
+    assert page.rows() == file_rows("customer", ["c_custkey", "c_name"])[:10]
+    assert queries.table("statement:after-first-page").rows() == [(FILES["customer"]().num_rows,)]
 
 
 def test_prepared_statement_describes_columns_and_parameters(queries: Report) -> None:

@@ -240,6 +240,21 @@ public final class JdbcProbe {
         "statement:customer",
         () -> query(need(conn, "connect"), "SELECT * FROM customer ORDER BY c_custkey"));
     step(
+        "statement:first-page",
+        () -> {
+          // DBeaver reads one page of a result, then closes it with the rest unread.
+          try (Statement statement = need(conn, "connect").createStatement()) {
+            statement.setMaxRows(200);
+            statement.setFetchSize(200);
+            return table(
+                statement.executeQuery("SELECT c_custkey, c_name FROM customer ORDER BY c_custkey"),
+                10);
+          }
+        });
+    step(
+        "statement:after-first-page",
+        () -> query(need(conn, "connect"), "SELECT count(*) AS n FROM customer"));
+    step(
         "prepared:metadata",
         () -> {
           try (PreparedStatement ps =
@@ -534,6 +549,11 @@ public final class JdbcProbe {
    * of its first non-null object, or the first error getObject() raised.
    */
   private static Map<String, Object> table(ResultSet rs) throws Exception {
+    return table(rs, Integer.MAX_VALUE);
+  }
+
+  /** The first {@code limit} rows of a result set, which is then closed unread. */
+  private static Map<String, Object> table(ResultSet rs, int limit) throws Exception {
     try (rs) {
       ResultSetMetaData meta = rs.getMetaData();
       int count = meta.getColumnCount();
@@ -544,7 +564,7 @@ public final class JdbcProbe {
       String[] objectClasses = new String[count];
       Object[] objectErrors = new Object[count];
       List<Object> rows = new ArrayList<>();
-      while (rs.next()) {
+      while (rows.size() < limit && rs.next()) {
         List<Object> row = new ArrayList<>();
         for (int i = 0; i < count; i++) {
           try {

@@ -8,6 +8,8 @@ conftest turns a skip into a failure when CI=true); a tool that fails fails.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -73,11 +75,23 @@ def fetch_driver(version: str) -> JdbcDriver:
     return JdbcDriver(version, jar)
 
 
-def compile_probe(classes: Path) -> Path:
-    """Compiles JdbcProbe.java into `classes`; it needs only java.sql, not the driver."""
+def compile_probe() -> Path:
+    """JdbcProbe.java compiled (once per source version) into the cache folder.
+
+    It needs only java.sql, so it compiles without the driver jar.
+    """
+    digest = hashlib.sha256(PROBE_SOURCE.read_bytes()).hexdigest()[:16]
+    classes = cache_dir() / f"probe-{digest}"
+    if (classes / "JdbcProbe.class").is_file():
+        return classes
     javac = require_tool("javac")
-    command = [javac, "-encoding", "UTF-8", "-d", str(classes), str(PROBE_SOURCE)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.fail(f"javac failed:\n{done.stdout}{done.stderr}", pytrace=False)
+    classes.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=classes.parent) as staging:
+        # Java 11 bytecode: the oldest Java the driver runs on.
+        command = [javac, "--release", "11", "-encoding", "UTF-8", "-d", staging, str(PROBE_SOURCE)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.fail(f"javac failed:\n{done.stdout}{done.stderr}", pytrace=False)
+        with contextlib.suppress(OSError):  # another run compiled the same source first
+            Path(staging).rename(classes)
     return classes
