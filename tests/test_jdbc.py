@@ -49,9 +49,12 @@ FILES = {
 
 
 @pytest.fixture(scope="module")
-def jdbc_server() -> Iterator[ServerProcess]:
-    """A server of this module's own: the update scenario changes its catalog."""
-    with ServerProcess.start(["--catalog-dir", str(DEMO_CATALOG)]) as process:
+def jdbc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server of this module's own: browsing compares its whole catalog, which the
+    update scenario changes and other modules' tables would otherwise share."""
+    state_dir = tmp_path_factory.mktemp("jdbc-state")
+    args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", str(state_dir)]
+    with ServerProcess.start(args) as process:
         yield process
 
 
