@@ -96,7 +96,7 @@ TableKey = tuple[str, str, str]  # catalog, schema, table
 class CatalogSnapshot:
     """The server's catalog as ADBC sees it through SQL (information_schema)."""
 
-    tables: dict[TableKey, str]  # information_schema table_type by table
+    tables: set[TableKey]
     schemas: set[tuple[str, str]]
     schemas_of_tables: dict[TableKey, pa.Schema]  # each table's result schema
 
@@ -107,14 +107,9 @@ class CatalogSnapshot:
     @classmethod
     def read(cls, conn: flightsql.Connection) -> CatalogSnapshot:
         listed = adbc_query(
-            conn,
-            "SELECT table_catalog, table_schema, table_name, table_type "
-            "FROM information_schema.tables",
+            conn, "SELECT table_catalog, table_schema, table_name FROM information_schema.tables"
         ).to_pylist()
-        tables = {
-            (row["table_catalog"], row["table_schema"], row["table_name"]): row["table_type"]
-            for row in listed
-        }
+        tables = {(row["table_catalog"], row["table_schema"], row["table_name"]) for row in listed}
         schemata = adbc_query(
             conn, "SELECT catalog_name, schema_name FROM information_schema.schemata"
         ).to_pylist()
