@@ -112,7 +112,7 @@ def test_get_info(conn: flightsql.Connection) -> None:
 
 
 def test_get_table_types(conn: flightsql.Connection) -> None:
-    assert conn.adbc_get_table_types() == ["BASE TABLE", "LOCAL TEMPORARY", "VIEW"]
+    assert conn.adbc_get_table_types() == ["LOCAL TEMPORARY", "TABLE", "VIEW"]
 
 
 def test_get_table_schema_matches_query_results(conn: flightsql.Connection) -> None:
@@ -137,7 +137,7 @@ def test_get_objects_catalogs(conn: flightsql.Connection) -> None:
 def test_get_objects_schemas(conn: flightsql.Connection) -> None:
     (catalog,) = objects(conn, depth="db_schemas")
     names = [s["db_schema_name"] for s in catalog["catalog_db_schemas"]]  # type: ignore[union-attr]
-    assert names == ["public"]
+    assert names == ["information_schema", "public"]
     (catalog,) = objects(conn, depth="db_schemas", db_schema_filter="pub%")
     assert [s["db_schema_name"] for s in catalog["catalog_db_schemas"]] == ["public"]  # type: ignore[union-attr]
 
