@@ -102,6 +102,9 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         float,
         msgspec.Meta(gt=0, description="How long a planned statement's ticket stays valid."),
     ] = 600.0
+    session_idle_seconds: Annotated[
+        float, msgspec.Meta(gt=0, description="A session unused this long is forgotten.")
+    ] = 3600.0
     log_level: Annotated[
         str, msgspec.Meta(description="Log level: DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO"
