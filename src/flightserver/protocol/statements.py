@@ -15,6 +15,7 @@ import pyarrow as pa
 from datafusion import SessionContext
 from pyarrow import flight
 
+from flightserver.engine.admission import Deadline
 from flightserver.engine.parameters import parameter_values
 from flightserver.engine.session import Engine
 from flightserver.engine.statements import (
@@ -25,9 +26,9 @@ from flightserver.engine.statements import (
     StatementResult,
     adhoc,
 )
-from flightserver.engine.streaming import stream_dataframe
+from flightserver.engine.streaming import StreamControls, stream_dataframe
 from flightserver.protocol import commands
-from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_flight_error
+from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_stream_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.protocol.handles import HandleRegistry
@@ -78,7 +79,8 @@ class StatementService:
     ) -> StatementResult:
         values = parameter_values(parameters, 0) if parameters is not None else None
         try:
-            return self.engine.execute(ctx, statement, values)
+            with self.engine.admission.slot():
+                return self.engine.execute(ctx, statement, values)
         except Exception as exc:
             raise engine_error(exc) from exc
 
@@ -128,7 +130,15 @@ class StatementService:
             raise Cancelled("the query was cancelled")
         if isinstance(result, CompletedResult):
             return flight.RecordBatchStream(result.table)
-        reader = stream_dataframe(result.df, result.schema, _stream_error, planned.cancelled)
+        controls = StreamControls(
+            planned.cancelled,
+            Deadline(self.engine.config.limits.query_timeout_seconds),
+            self.engine.admission,
+        )
+        try:
+            reader = stream_dataframe(result.df, result.schema, to_stream_error, controls)
+        except Exception as exc:
+            raise engine_error(exc) from exc
         return flight.RecordBatchStream(reader)
 
     def cancel(self, info: flight.FlightInfo) -> int:
@@ -244,7 +254,3 @@ def _read_parameters(
                 f"which does not convert to {target.type}: {exc}"
             ) from exc
     return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def _stream_error(exc: Exception) -> Exception:
-    return to_flight_error(engine_error(exc))
