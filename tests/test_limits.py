@@ -34,7 +34,8 @@ def test_queries_beyond_the_slots_and_queue_are_refused_as_unavailable(tmp_path:
     with start(tmp_path, *flags) as server, flight.connect(server.uri) as client:
         info = client.get_flight_info(statement(ENDLESS))
         running = client.do_get(info.endpoints[0].ticket)
-        assert running.read_chunk().data.num_rows > 0  # holds the only slot while streaming
+        first = running.read_chunk().data  # the stream holds the only slot while open
+        assert first is not None and first.num_rows > 0
         with pytest.raises(flight.FlightUnavailableError, match="server busy"):
             client.get_flight_info(statement("SELECT 1"))
         running.cancel()
