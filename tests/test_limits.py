@@ -7,12 +7,12 @@ from pathlib import Path
 import adbc_driver_flightsql.dbapi as flightsql
 import pytest
 from adbc_driver_manager import Error
-from google.protobuf import any_pb2
 from pyarrow import flight
 
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
+from tests.test_protocol_flight import descriptor
 from tests.test_queries import query
 
 ENDLESS = "SELECT value FROM generate_series(1, 100000000000)"
@@ -24,9 +24,7 @@ def start(tmp_path: Path, *flags: str) -> ServerProcess:
 
 
 def statement(query_text: str) -> flight.FlightDescriptor:
-    wrapper = any_pb2.Any()
-    wrapper.Pack(sql.CommandStatementQuery(query=query_text))
-    return flight.FlightDescriptor.for_command(wrapper.SerializeToString())
+    return descriptor(sql.CommandStatementQuery(query=query_text))
 
 
 def test_queries_beyond_the_slots_and_queue_are_refused_as_unavailable(tmp_path: Path) -> None:

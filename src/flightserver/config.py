@@ -128,6 +128,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         float,
         msgspec.Meta(gt=0, description="How long a planned statement's ticket stays valid."),
     ] = 600.0
+    shutdown_grace_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="On SIGTERM/SIGINT, how long running queries get to stop."),
+    ] = 10.0
     session_idle_seconds: Annotated[
         float, msgspec.Meta(gt=0, description="A session unused this long is forgotten.")
     ] = 3600.0

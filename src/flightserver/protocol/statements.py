@@ -141,6 +141,11 @@ class StatementService:
             raise engine_error(exc) from exc
         return flight.RecordBatchStream(reader)
 
+    def cancel_all(self) -> None:
+        """Cancels every planned or streaming query (at shutdown)."""
+        for planned in self.results.values():
+            planned.cancelled.set()
+
     def cancel(self, info: flight.FlightInfo) -> int:
         """Cancels the statements of `info`'s endpoints; returns a CancelStatus."""
         cancelled = False
