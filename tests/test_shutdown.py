@@ -17,13 +17,7 @@ def test_sigterm_cancels_running_queries_and_exits_cleanly(tmp_path: Path) -> No
     args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", str(tmp_path)]
     server = ServerProcess.start([*args, "--shutdown-grace-seconds", "20"])
     with server, flight.connect(server.uri) as client:
-        wrapper = any_pb2.Any()
-        wrapper.Pack(
-            sql.CommandStatementQuery(query="SELECT value FROM generate_series(1, 100000000000)")
-        )
-        info = client.get_flight_info(
-            flight.FlightDescriptor.for_command(wrapper.SerializeToString())
-        )
+        info = client.get_flight_info(descriptor(sql.CommandStatementQuery(query=ENDLESS)))
         stream = client.do_get(info.endpoints[0].ticket)
         assert stream.read_chunk().data is not None
         server.process.send_signal(signal.SIGTERM)
