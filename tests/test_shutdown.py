@@ -11,6 +11,8 @@ from pyarrow import flight
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
+from tests.test_limits import ENDLESS
+from tests.test_protocol_flight import descriptor
 
 
 def test_sigterm_cancels_running_queries_and_exits_cleanly(tmp_path: Path) -> None:
