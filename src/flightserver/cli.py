@@ -68,6 +68,10 @@ def serve(config_path: Path | None, **overrides: str | None) -> None:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # DataFusion's threads recurse through deep plans; give them room (the
+    # statement size limits keep expressions well within it). Set before the
+    # engine starts any thread.
+    os.environ.setdefault("RUST_MIN_STACK", str(64 * 1024 * 1024))
     # Imported here so `--help` works without loading the engine.
     from flightserver.app import build_server
     from flightserver.engine.session import Engine

@@ -52,6 +52,15 @@ class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         float | None,
         msgspec.Meta(description="Stop a query's result stream after this long (unset: no limit)."),
     ] = None
+    max_sql_bytes: Annotated[
+        PositiveInt, msgspec.Meta(description="Longest SQL text accepted.")
+    ] = 1_000_000
+    max_sql_operators: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description="Most operators in one statement (deeper expressions overflow the planner)."
+        ),
+    ] = 4_000
     memory_limit_bytes: Annotated[
         NonNegativeInt | None,
         msgspec.Meta(

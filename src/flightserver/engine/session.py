@@ -15,6 +15,7 @@ from flightserver.config import ServerConfig
 from flightserver.engine import statements
 from flightserver.engine.admission import Admission
 from flightserver.engine.native import Rulepack
+from flightserver.engine.parameters import operator_count
 from flightserver.engine.statements import PreparedStatement, StatementResult
 
 DEFAULT_CATALOG = "datafusion"
@@ -40,6 +41,10 @@ def runtime_config(config: ServerConfig) -> RuntimeEnvBuilder:
     runtime = RuntimeEnvBuilder().with_disk_manager_os()
     limit = config.limits.memory_limit_bytes
     return runtime if limit is None else runtime.with_fair_spill_pool(limit)
+
+
+class StatementTooLarge(ValueError):
+    """The statement is beyond the configured size or complexity limits."""
 
 
 class Engine:
@@ -80,8 +85,27 @@ class Engine:
     def failed_tables(self) -> list[TableStatus]:
         return [status for status in self.catalog if not status.loaded]
 
+    def check_size(self, sql: str) -> None:
+        """Refuses SQL too large, or nested too deeply, for DataFusion to plan safely.
+
+        DataFusion plans expressions recursively: an expression thousands of
+        operators deep overflows the thread's stack and kills the process.
+        """
+        limits = self.config.limits
+        if len(sql) > limits.max_sql_bytes:
+            raise StatementTooLarge(
+                f"SQL text of {len(sql)} characters exceeds {limits.max_sql_bytes}"
+            )
+        operators = operator_count(sql)
+        if operators > limits.max_sql_operators:
+            raise StatementTooLarge(
+                f"statement applies {operators} operators, "
+                f"more than the {limits.max_sql_operators} allowed"
+            )
+
     def prepare(self, ctx: SessionContext, sql: str) -> PreparedStatement:
         """Analyses `sql` without running it (for prepared statements)."""
+        self.check_size(sql)
         return statements.prepare(ctx, sql)
 
     def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
@@ -94,4 +118,5 @@ class Engine:
         parameters: Mapping[str, pa.Scalar] | None = None,
     ) -> StatementResult:
         """Runs `statement`: queries are planned to stream, everything else completes now."""
+        self.check_size(statement.sql)
         return statements.execute(ctx, statement, parameters)
