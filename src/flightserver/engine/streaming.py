@@ -35,6 +35,7 @@ class StreamControls:
     cancelled: threading.Event
     deadline: Deadline
     admission: Admission
+    on_end: Callable[[], None] = lambda: None  # called once, when the stream ends or is dropped
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -106,6 +107,7 @@ class _Batches:
             if not self._released:
                 self._released = True
                 self._controls.admission.release()
+                self._controls.on_end()
 
     def __del__(self) -> None:
         self._release()

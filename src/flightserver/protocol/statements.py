@@ -130,10 +130,13 @@ class StatementService:
             raise Cancelled("the query was cancelled")
         if isinstance(result, CompletedResult):
             return flight.RecordBatchStream(result.table)
+        handle = ticket.statement_handle
         controls = StreamControls(
             planned.cancelled,
             Deadline(self.engine.config.limits.query_timeout_seconds),
             self.engine.admission,
+            # A streamed result is read once; forget its plan right away.
+            on_end=lambda: self.results.discard(handle),
         )
         try:
             reader = stream_dataframe(result.df, result.schema, to_stream_error, controls)
