@@ -43,7 +43,7 @@ class BareServer(flight.FlightServerBase):
     def get_flight_info(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
-        query = _query_text(descriptor.command)
+        query = _query_text(descriptor.command or b"")
         if query == self._hold_query and self._held is not None:
             return _info(self._held.schema, descriptor, HELD)
         df = client_dataframe(self._ctx, query)

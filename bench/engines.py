@@ -50,6 +50,6 @@ def duckdb_connection(catalog_dir: Path, threads: int) -> duckdb.DuckDBPyConnect
         definition = read_definition(path)
         location = resolve_location(definition, catalog_dir).replace("'", "''")
         conn.execute(
-            f'CREATE VIEW "{definition.name}" AS SELECT * FROM read_parquet(\'{location}\')'
+            f"CREATE VIEW \"{definition.name}\" AS SELECT * FROM read_parquet('{location}')"
         )
     return conn

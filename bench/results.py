@@ -38,9 +38,12 @@ def ratio_figure(
     unit: str = "s",
     target: float | None = None,
     note: str = "",
+    ratio: float | None = None,
 ) -> Figure:
-    """A figure whose ratio is median over median, met when it is at most `target`."""
-    ratio = candidate.median / limit.median
+    """A figure met when its ratio is at most `target`; the ratio is median over median
+    unless given (a geometric mean of per-query ratios, for example)."""
+    if ratio is None:
+        ratio = candidate.median / limit.median
     return Figure(
         section=section,
         name=name,

@@ -1,10 +1,10 @@
 """Section 1: streaming throughput of `SELECT * FROM lineitem`.
 
 The server (ADBC, fetch_arrow_table) against the transport limit (the same client
-fetching the same result, held in memory by the bare pyarrow.flight server) and the engine limit (in-process DataFusion
-producing the same stream through the server's own streaming function). Also checks
-the fact the server's design rests on: the C stream interface of a DataFrame drains
-partitions one after another, execute_stream merges them.
+fetching the same result, held in memory by the bare pyarrow.flight server) and the
+engine limit (in-process DataFusion producing the same stream through the server's own
+streaming function). Also checks the fact the server's design rests on: the C stream
+interface of a DataFrame drains partitions one after another, execute_stream merges them.
 """
 
 from __future__ import annotations
