@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import msgspec
 from matplotlib.axes import Axes
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from bench.results import Figure, RunResult
 from bench.stats import Summary
@@ -248,17 +249,23 @@ def _memory_markdown(details: dict[str, Any]) -> list[str]:
 
 def _plot_ratios(axes: Axes, result: RunResult) -> None:
     figures = [figure for figure in result.figures if figure.ratio is not None]
-    labels = [f"{figure.section}: {figure.name.strip(' .')}"[:60] for figure in figures]
+    labels = [f"{figure.section}: {figure.name.strip(' .')}" for figure in figures]
     colors = [
         "tab:gray" if figure.met is None else ("tab:green" if figure.met else "tab:red")
         for figure in figures
     ]
     positions = range(len(figures))
     axes.barh(list(positions), [figure.ratio or 0 for figure in figures], color=colors)
-    axes.set_yticks(list(positions), labels, fontsize=6)
+    axes.set_yticks(list(positions), labels, fontsize=8)
     axes.invert_yaxis()
     axes.axvline(1.0, color="black", linewidth=0.8)
     axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    for position, figure in zip(positions, figures, strict=True):
+        axes.annotate(
+            f" {figure.ratio:.2f}x", (figure.ratio or 0, position), va="center", fontsize=7
+        )
     axes.set_xlabel("ratio to the limit (log; green: target met, red: missed, gray: no target)")
     axes.set_title("Figures")
 
@@ -279,6 +286,8 @@ def _plot_tpch(axes: Axes, details: dict[str, Any]) -> None:
     axes.set_xticks(range(len(names)), [name[1:] for name in names], fontsize=7)
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_yscale("log")
+    axes.yaxis.set_major_formatter(ScalarFormatter())
+    axes.yaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("TPC-H query")
     axes.set_ylabel("time ratio (log)")
     axes.legend(fontsize=7)
@@ -317,16 +326,17 @@ def _plot_latency(axes: Axes, details: dict[str, Any]) -> None:
 
 
 def chart(result: RunResult, path: Path) -> None:
-    figure, grid = plt.subplots(2, 2, figsize=(16, 11))
-    _plot_ratios(grid[0][0], result)
-    _plot_tpch(grid[0][1], _section(result, "tpch"))
-    _plot_latency(grid[1][0], _section(result, "latency"))
-    _plot_concurrency(grid[1][1], _section(result, "concurrency"))
+    figure = plt.figure(figsize=(16, 17))
+    grid = figure.add_gridspec(3, 2, height_ratios=[1.2, 1, 1])
+    _plot_ratios(figure.add_subplot(grid[0, :]), result)
+    _plot_tpch(figure.add_subplot(grid[1, :]), _section(result, "tpch"))
+    _plot_latency(figure.add_subplot(grid[2, 0]), _section(result, "latency"))
+    _plot_concurrency(figure.add_subplot(grid[2, 1]), _section(result, "concurrency"))
     figure.suptitle(
         f"flightserver benchmarks, TPC-H SF{result.scale_factor:g}, {result.started_at}"
     )
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=80)
     plt.close(figure)
 
 
