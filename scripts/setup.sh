@@ -28,7 +28,8 @@ fi
 export PATH="$bootstrap/bin:$PATH"
 
 echo "setup: Python dependencies from uv.lock"
-uv sync --locked --quiet
+# --inexact: keep the extension that maturin installed on an earlier run.
+uv sync --locked --inexact --quiet
 
 echo "setup: building the Rust extension (profile $profile, target dir $CARGO_TARGET_DIR)"
 .venv/bin/maturin develop --uv --profile "$profile" --quiet

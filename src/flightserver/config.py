@@ -45,6 +45,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         str,
         msgspec.Meta(description="Folder holding the table definitions (catalog/tables/*.toml)."),
     ] = "catalog"
+    state_dir: Annotated[
+        str,
+        msgspec.Meta(description="Folder for the server's own data: ingested tables, artifacts."),
+    ] = "state"
     target_partitions: Annotated[
         PositiveInt | None,
         msgspec.Meta(description="DataFusion target partitions (unset: one per core)."),

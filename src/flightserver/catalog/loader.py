@@ -16,7 +16,6 @@ from deltalake import DeltaTable
 from flightserver.catalog.ddl import external_table_ddl, quote_identifier
 from flightserver.catalog.definitions import (
     DefinitionError,
-    TableDefinition,
     TableFormat,
     read_definition,
     resolve_location,
@@ -64,9 +63,9 @@ def _load_one(ctx: SessionContext, catalog_dir: Path, path: Path) -> TableStatus
         location=location,
     )
     try:
-        _ensure_schema(ctx, definition)
+        ensure_schema(ctx, definition.catalog, definition.schema)
         if definition.format is TableFormat.DELTA:
-            _register_delta(ctx, definition, location)
+            register_delta(ctx, definition.catalog, definition.schema, definition.name, location)
             return status
         ddl = external_table_ddl(definition, location)
         ctx.sql(ddl)
@@ -75,12 +74,17 @@ def _load_one(ctx: SessionContext, catalog_dir: Path, path: Path) -> TableStatus
         return msgspec.structs.replace(status, error=str(exc))
 
 
-def _ensure_schema(ctx: SessionContext, definition: TableDefinition) -> None:
-    catalog = quote_identifier(definition.catalog)
-    ctx.sql(f"CREATE DATABASE IF NOT EXISTS {catalog}")
-    ctx.sql(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{quote_identifier(definition.schema)}")
+def ensure_schema(ctx: SessionContext, catalog: str, schema: str) -> None:
+    ctx.sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(catalog)}")
+    ctx.sql(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(catalog)}.{quote_identifier(schema)}")
 
 
-def _register_delta(ctx: SessionContext, definition: TableDefinition, location: str) -> None:
-    schema = ctx.catalog(definition.catalog).schema(definition.schema)
-    schema.register_table(definition.name, DeltaTable(location))
+def register_delta(
+    ctx: SessionContext, catalog: str, schema: str, name: str, location: str
+) -> None:
+    """Registers (or re-registers, at its newest version) the Delta table at `location`."""
+    ensure_schema(ctx, catalog, schema)
+    target = ctx.catalog(catalog).schema(schema)
+    if target.table_exist(name):
+        target.deregister_table(name)
+    target.register_table(name, DeltaTable(location))

@@ -1,21 +1,27 @@
-"""The engine: one DataFusion session with our rulepack and the catalog loaded."""
+"""The engine: DataFusion contexts with our rulepack, and the catalog loaded."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
-from datafusion import DataFrame, SessionConfig, SessionContext
+from datafusion import SessionConfig, SessionContext
 
+from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
-from flightserver.engine.client_types import with_client_types
+from flightserver.engine import statements
 from flightserver.engine.native import Rulepack
+from flightserver.engine.statements import PreparedStatement, StatementResult
+
+DEFAULT_CATALOG = "datafusion"
+DEFAULT_SCHEMA = "public"
 
 
 def session_config(config: ServerConfig) -> SessionConfig:
-    """DataFusion settings every session gets."""
+    """DataFusion settings every context gets."""
     settings = {
         "datafusion.catalog.information_schema": "true",
         # Both drivers read Utf8/Binary; the JDBC driver (18.x) fails on view types.
@@ -29,28 +35,49 @@ def session_config(config: ServerConfig) -> SessionConfig:
 
 
 class Engine:
-    """Owns the session that every query of this server runs in."""
+    """Owns the shared context every query runs in, unless its session chose other defaults."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.ctx = SessionContext(session_config(config))
         self.rulepack = Rulepack(
             max_scan_rows=config.scan_budget.max_rows,
             max_scan_bytes=config.scan_budget.max_bytes,
         )
-        for rule in self.rulepack.rules():
-            self.ctx.add_physical_optimizer_rule(rule)
+        self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA)
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir))
+        self.state_dir = Path(config.state_dir)
+        register_managed_tables(self.ctx, self.state_dir)
+
+    def _new_context(self, catalog: str, schema: str) -> SessionContext:
+        settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
+        ctx = SessionContext(settings)
+        for rule in self.rulepack.rules():
+            ctx.add_physical_optimizer_rule(rule)
+        return ctx
+
+    def session_context(self, catalog: str, schema: str) -> SessionContext:
+        """A context resolving unqualified names in `catalog.schema`, sharing all tables."""
+        ctx = self._new_context(catalog, schema)
+        for name in self.ctx.catalog_names():
+            ctx.register_catalog_provider(name, self.ctx.catalog(name))
+        return ctx
 
     @property
     def failed_tables(self) -> list[TableStatus]:
         return [status for status in self.catalog if not status.loaded]
 
-    def plan(self, query: str) -> tuple[DataFrame, pa.Schema]:
-        """Plans `query` for a client: the DataFrame to run and the schema it yields.
+    def prepare(self, ctx: SessionContext, sql: str) -> PreparedStatement:
+        """Analyses `sql` without running it (for prepared statements)."""
+        return statements.prepare(ctx, sql)
 
-        DDL takes effect here, as DataFusion runs it eagerly.
-        """
-        df = self.ctx.sql(query)
-        df = with_client_types(df, df.schema())
-        return df, df.schema()
+    def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
+        return statements.prepare_substrait(ctx, plan)
+
+    def execute(
+        self,
+        ctx: SessionContext,
+        statement: PreparedStatement,
+        parameters: Mapping[str, pa.Scalar] | None = None,
+    ) -> StatementResult:
+        """Runs `statement`: queries are planned to stream, everything else completes now."""
+        return statements.execute(ctx, statement, parameters)

@@ -8,12 +8,17 @@ and each batch crosses into pyarrow through the Arrow C data interface.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 from datafusion import DataFrame
 
 ErrorMapper = Callable[[Exception], Exception]
+
+
+class QueryCancelledError(Exception):
+    """Raised into a stream whose query was cancelled."""
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -29,12 +34,14 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 
 def stream_dataframe(
-    df: DataFrame, schema: pa.Schema, map_error: ErrorMapper
+    df: DataFrame, schema: pa.Schema, map_error: ErrorMapper, cancelled: threading.Event
 ) -> pa.RecordBatchReader:
     """Starts executing `df`; batches are produced as the reader is consumed.
 
     Errors raised while executing go through `map_error`, so a failure in the
     middle of a stream reaches the client with the same status as one at planning.
+    Setting `cancelled` ends the stream at the next batch, dropping (and so
+    stopping) DataFusion's execution.
     """
     try:
         stream = df.execute_stream()
@@ -44,6 +51,8 @@ def stream_dataframe(
     def batches() -> Iterator[pa.RecordBatch]:
         try:
             for batch in stream:
+                if cancelled.is_set():
+                    raise QueryCancelledError("the query was cancelled")
                 yield conform(batch.to_pyarrow(), schema)
         except Exception as exc:
             raise map_error(exc) from exc
