@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import duckdb
@@ -35,7 +36,7 @@ def client_dataframe(ctx: SessionContext, query: str) -> DataFrame:
 
 def stream_reader(df: DataFrame) -> pa.RecordBatchReader:
     """The server's own streaming path (execute_stream, partitions merged inside DataFusion)."""
-    return stream_dataframe(df, df.schema(), _unchanged)
+    return stream_dataframe(df, df.schema(), _unchanged, threading.Event())
 
 
 def _unchanged(exc: Exception) -> Exception:

@@ -19,6 +19,8 @@ from types import TracebackType
 
 import psutil
 
+from bench.data import DATA_DIR
+
 _LISTENING = re.compile(r"listening on (grpc://\S+)")
 
 
@@ -94,7 +96,11 @@ class ServerProcess:
 
 
 def flightserver(catalog_dir: Path, *args: str) -> ServerProcess:
-    """`flightserver serve` on `catalog_dir`, logging warnings only (logging is not measured)."""
+    """`flightserver serve` on `catalog_dir`, logging warnings only (logging is not measured).
+
+    Its own state folder (ingested tables) is scratch space under bench/data.
+    """
+    state_dir = DATA_DIR / "server-state"
     return ServerProcess.start(
         [
             sys.executable,
@@ -107,6 +113,8 @@ def flightserver(catalog_dir: Path, *args: str) -> ServerProcess:
             "WARNING",
             "--catalog-dir",
             str(catalog_dir),
+            "--state-dir",
+            str(state_dir),
             *args,
         ]
     )
