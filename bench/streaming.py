@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import psutil
 import pyarrow as pa
 from pyarrow import flight
 
@@ -31,6 +32,7 @@ def run(settings: Settings) -> SectionResult:
     started = time.perf_counter()
     catalog = settings.catalog_dir
     ctx = datafusion_context(catalog)
+    # The fact below is about two partitions; the server has one per core.
     scan_ctx = datafusion_context(catalog, target_partitions=2)
     rows: dict[str, int] = {}
 
@@ -38,19 +40,32 @@ def run(settings: Settings) -> SectionResult:
         adbc = AdbcClient(server.uri)
         adbc_bare = AdbcClient(bare.uri)
         pyarrow_bare = flight.connect(bare.uri)
+        # CPU seconds per query: the server process's, and this process's for the engine.
+        server_cpu, own_cpu = server.ps(), psutil.Process()
+        cpu: dict[str, list[float]] = {"server": [], "engine": []}
 
         def keep(name: str, table: pa.Table) -> None:
             rows[name] = table.num_rows
 
+        def server_query() -> None:
+            before = server_cpu.cpu_times()
+            keep("server", adbc.query(QUERY))
+            after = server_cpu.cpu_times()
+            cpu["server"].append(after.user + after.system - before.user - before.system)
+
+        def engine_query() -> None:
+            before = own_cpu.cpu_times()
+            keep("engine", stream_reader(client_dataframe(ctx, QUERY)).read_all())
+            after = own_cpu.cpu_times()
+            cpu["engine"].append(after.user + after.system - before.user - before.system)
+
         alternatives = {
-            "server": lambda: keep("server", adbc.query(QUERY)),
+            "server": server_query,
             "transport": lambda: keep("transport", adbc_bare.query(QUERY)),
             "transport_pyarrow_client": lambda: keep(
                 "transport_pyarrow_client", pyarrow_bare.do_get(flight.Ticket(HELD)).read_all()
             ),
-            "engine": lambda: keep(
-                "engine", stream_reader(client_dataframe(ctx, QUERY)).read_all()
-            ),
+            "engine": engine_query,
             "to_arrow_table": lambda: scan_ctx.sql(QUERY).to_arrow_table(),
             "c_stream": lambda: pa.RecordBatchReader.from_stream(scan_ctx.sql(QUERY)).read_all(),
             "execute_stream": lambda: stream_reader(scan_ctx.sql(QUERY)).read_all(),
@@ -63,7 +78,13 @@ def run(settings: Settings) -> SectionResult:
 
     if len(set(rows.values())) != 1:
         raise RuntimeError(f"the alternatives returned different row counts: {rows}")
+    # Engine then transport, back to back: what the server costs if nothing overlaps.
+    samples["engine_then_transport"] = [
+        engine + transport
+        for engine, transport in zip(samples["engine"], samples["transport"], strict=True)
+    ]
     s = {name: summarize(values) for name, values in samples.items()}
+    cpu_used = {name: summarize(values[-settings.repeats :]) for name, values in cpu.items()}
     slower_name = max(("transport", "engine"), key=lambda name: s[name].median)
     figures = [
         ratio_figure(
@@ -90,6 +111,30 @@ def run(settings: Settings) -> SectionResult:
         ),
         ratio_figure(
             SECTION,
+            "  ... against engine and transport back to back",
+            s["server"],
+            "engine limit + transport limit",
+            s["engine_then_transport"],
+            note="below 1: engine and transport overlap",
+        ),
+        ratio_figure(
+            SECTION,
+            "engine limit: the scan with client result types",
+            s["engine"],
+            "the same scan as DataFusion reads it (Utf8View)",
+            s["execute_stream"],
+            note="the cast to classic string types the server adds",
+        ),
+        ratio_figure(
+            SECTION,
+            "server CPU seconds per query",
+            cpu_used["server"],
+            "in-process engine CPU seconds per query",
+            cpu_used["engine"],
+            note="what serving adds in CPU, the client's excluded",
+        ),
+        ratio_figure(
+            SECTION,
             "C stream (RecordBatchReader.from_stream), 2 partitions",
             s["c_stream"],
             "df.to_arrow_table()",
@@ -112,5 +157,6 @@ def run(settings: Settings) -> SectionResult:
         "result_megabytes": megabytes,
         "megabytes_per_second": {name: megabytes / s[name].median for name in s},
         "seconds": {name: values for name, values in samples.items()},
+        "cpu_seconds": cpu,
     }
     return SectionResult(SECTION, time.perf_counter() - started, figures, details)
