@@ -2,8 +2,8 @@
 
 Engines differ in result types (DataFusion keeps decimals where DuckDB returns doubles,
 column names of unnamed expressions differ), so answers are compared as values:
-numbers within a relative tolerance, everything else exactly, and rows in order unless
-only the order of tied rows differs.
+numbers within a relative tolerance, everything else exactly, rows in order. The same
+rows in another order are reported as such (ties under ORDER BY may legitimately do that).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def difference(expected: pa.Table, actual: pa.Table) -> str | None:
     if _same_rows(left, right):
         return None
     if _same_rows(sorted(left, key=_exact_part), sorted(right, key=_exact_part)):
-        return None  # the same rows; only ties were ordered differently
+        return "the same rows in another order"
     for index, (a, b) in enumerate(zip(left, right, strict=True)):
         if not _same_rows([a], [b]):
             return f"row {index}: {b!r}, expected {a!r}"
