@@ -17,6 +17,7 @@ from datafusion import SessionContext
 from google.protobuf.message import Message
 from pyarrow import flight
 
+from flightserver.actions import ActionContext, CustomAction, all_actions
 from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine
 from flightserver.engine.statements import substrait_version
 from flightserver.protocol import commands, metadata, schemas
@@ -146,6 +147,8 @@ class FlightSqlServer(flight.FlightServerBase):
             ),
             "CloseSession": ("End the session.", lambda call, _: [self.sessions.close(call)]),
         }
+        for custom in all_actions():
+            self._actions[custom.name] = (custom.description, self._custom_action(custom))
 
     # -- RPC entry points ---------------------------------------------------
 
@@ -246,6 +249,12 @@ class FlightSqlServer(flight.FlightServerBase):
             request = commands.unpack_as(request_type, body)
             result = run(call, request)
             return [] if result is None else [result]
+
+        return handler
+
+    def _custom_action(self, action: CustomAction) -> ActionHandler:
+        def handler(call: Call, body: bytes) -> list[bytes]:
+            return action.run(ActionContext(self.engine, call, self.sessions.context(call)), body)
 
         return handler
 
