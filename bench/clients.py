@@ -33,12 +33,23 @@ class AdbcClient:
     def __init__(self, uri: str) -> None:
         self._conn = flightsql.connect(uri, autocommit=True)
         self._cursor = self._conn.cursor()
+        # Its own cursor: the DB-API cursor caches which query its statement holds.
+        self._raw_cursor = self._conn.cursor()
 
     def query(self, sql: str, parameters: tuple[Any, ...] | None = None) -> pa.Table:
+        """The DB-API path users take: the driver prepares each new query text first."""
         self._cursor.execute(sql, parameters)
         return self._cursor.fetch_arrow_table()
 
+    def query_unprepared(self, sql: str) -> pa.Table:
+        """The driver's statement API without Prepare: GetFlightInfo and DoGet only."""
+        statement = self._raw_cursor.adbc_statement
+        statement.set_sql_query(sql)
+        stream, _ = statement.execute_query()
+        return pa.RecordBatchReader.from_stream(stream).read_all()
+
     def close(self) -> None:
+        self._raw_cursor.close()
         self._cursor.close()
         self._conn.close()
 

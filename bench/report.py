@@ -152,6 +152,17 @@ def _tpch_markdown(details: dict[str, Any]) -> list[str]:
     lines = ["## TPC-H per query (medians)", "", *_markdown_table(header, rows), ""]
     if details["failed_queries"]:
         lines += [f"Failed: `{details['failed_queries']}`", ""]
+    if details.get("measured_without_prepare"):
+        lines += [
+            "These queries failed through the DB-API path (which prepares each query first) "
+            "and were measured through ADBC's statement API without Prepare instead:",
+            "",
+            *(
+                f"- {name}: `{error}`"
+                for name, error in details["measured_without_prepare"].items()
+            ),
+            "",
+        ]
     return lines
 
 
@@ -290,7 +301,8 @@ def _plot_tpch(axes: Axes, details: dict[str, Any]) -> None:
     axes.yaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("TPC-H query")
     axes.set_ylabel("time ratio (log)")
-    axes.legend(fontsize=7)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize=7)
     axes.set_title("TPC-H per query")
 
 
@@ -307,7 +319,8 @@ def _plot_concurrency(axes: Axes, details: dict[str, Any]) -> None:
     axes.set_xscale("log", base=2)
     axes.set_xlabel("concurrent clients")
     axes.set_ylabel("queries / s")
-    axes.legend(fontsize=7)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize=7)
     axes.set_title("Concurrency")
 
 
@@ -321,7 +334,8 @@ def _plot_latency(axes: Axes, details: dict[str, Any]) -> None:
     axes.invert_yaxis()
     axes.axvline(1.0, color="black", linewidth=0.8)
     axes.set_xlabel("ms (line: the 1 ms p50 target)")
-    axes.legend(fontsize=7)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize=7)
     axes.set_title("Round-trip latency, point query")
 
 
