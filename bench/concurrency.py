@@ -166,46 +166,43 @@ def _workload_figures(
 
 
 def _profile(
-    pool: ClientPool, server: ServerProcess, settings: Settings, clients: int
-) -> list[dict[str, Any]]:
+    pool: ClientPool, target: ServerProcess, name: str, settings: Settings, gil_only: bool
+) -> dict[str, Any]:
+    """py-spy on `target` while 16 ADBC clients run tiny queries against it."""
+    clients = max(LEVELS)
+    mode = f"{name}, {'GIL holder' if gil_only else 'active threads'}"
     directory = settings.work_dir / "profiles"
     directory.mkdir(parents=True, exist_ok=True)
-    summaries: list[dict[str, Any]] = []
-    for mode, gil_only in (("active threads", False), ("GIL holder", True)):
-        output = directory / f"server-tiny-{clients}-{'gil' if gil_only else 'active'}.txt"
-        start_at = time.time() + 1.0 + 0.2 * clients
-        spy: list[subprocess.Popen[bytes]] = []
-        starter = threading.Timer(
-            max(0.0, start_at - time.time()),
-            lambda output=output, gil_only=gil_only, spy=spy: spy.append(
-                record(server.pid, settings.duration, output, gil_only)
-            ),
-        )
-        starter.start()
-        pool.run(
-            clients,
-            kind=ClientKind.ADBC,
-            uri=server.uri,
-            queries=TINY,
-            start_at=start_at,
-            duration=settings.duration + 1,
-        )
-        starter.join()
-        _, stderr = spy[0].communicate()
-        if spy[0].returncode != 0 or not output.exists():
-            summaries.append({"mode": mode, "error": stderr.decode()[-500:]})
-            continue
-        summary = summarize_profile(output, mode)
-        summaries.append(
-            {
-                "mode": summary.mode,
-                "samples": summary.samples,
-                "raw_path": summary.raw_path,
-                "self_time": [(s.frame, s.share) for s in summary.self_time],
-                "inclusive_time": [(s.frame, s.share) for s in summary.inclusive_time],
-            }
-        )
-    return summaries
+    output = directory / f"{name}-tiny-{clients}-{'gil' if gil_only else 'active'}.txt"
+    start_at = time.time() + 1.0 + 0.2 * clients
+    spy: list[subprocess.Popen[bytes]] = []
+    starter = threading.Timer(
+        max(0.0, start_at - time.time()),
+        lambda: spy.append(record(target.pid, settings.duration, output, gil_only)),
+    )
+    starter.start()
+    pool.run(
+        clients,
+        kind=ClientKind.ADBC,
+        uri=target.uri,
+        queries=TINY,
+        start_at=start_at,
+        duration=settings.duration + 1,
+    )
+    starter.join()
+    _, stderr = spy[0].communicate()
+    if spy[0].returncode != 0 or not output.exists():
+        return {"mode": mode, "error": stderr.decode()[-500:]}
+    summary = summarize_profile(output, mode)
+    return {
+        "mode": summary.mode,
+        "samples": summary.samples,
+        "raw_path": summary.raw_path,
+        "self_time": [(s.frame, s.share) for s in summary.self_time],
+        "inclusive_time": [(s.frame, s.share) for s in summary.inclusive_time],
+        "gil_wait": summary.gil_wait,
+        "gil_wait_sites": [(s.frame, s.share) for s in summary.gil_wait_sites],
+    }
 
 
 def run(settings: Settings) -> SectionResult:
@@ -241,8 +238,12 @@ def run(settings: Settings) -> SectionResult:
                         )
                     )
                 measured.setdefault(workload, {})[target_name] = levels
-        print("  profiling the server under the tiny-query load", flush=True)
-        profiles = _profile(pool, server, settings, max(LEVELS))
+        print("  profiling the servers under the tiny-query load", flush=True)
+        profiles = [
+            _profile(pool, server, "server", settings, gil_only=False),
+            _profile(pool, server, "server", settings, gil_only=True),
+            _profile(pool, bare, "bare server", settings, gil_only=False),
+        ]
 
     figures = [
         figure

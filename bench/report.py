@@ -219,7 +219,7 @@ def _concurrency_markdown(details: dict[str, Any]) -> list[str]:
             lines += [f"Profile ({profile['mode']}) failed: `{profile['error']}`", ""]
             continue
         lines += [
-            f"### Server profile under {max(details['levels'])} tiny-query clients: "
+            f"### Profile under {max(details['levels'])} tiny-query ADBC clients: "
             f"{profile['mode']} ({profile['samples']} samples)",
             "",
             *_markdown_table(
@@ -233,6 +233,16 @@ def _concurrency_markdown(details: dict[str, Any]) -> list[str]:
             ),
             "",
         ]
+        if profile.get("gil_wait"):
+            lines += [
+                f"Waiting to take the GIL: {profile['gil_wait']:.0%} of these samples, at:",
+                "",
+                *_markdown_table(
+                    ["share", "waiting frame [in our nearest frame]"],
+                    [[f"{share:.0%}", f"`{frame}`"] for frame, share in profile["gil_wait_sites"]],
+                ),
+                "",
+            ]
     return lines
 
 
