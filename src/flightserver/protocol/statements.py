@@ -15,6 +15,7 @@ import pyarrow as pa
 from datafusion import SessionContext
 from pyarrow import flight
 
+from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.parameters import parameter_values
 from flightserver.engine.session import Engine
 from flightserver.engine.statements import (
@@ -39,6 +40,7 @@ class PlannedResult:
 
     result: StatementResult
     cancelled: threading.Event = field(default_factory=threading.Event)
+    trace: StatementTrace | None = None  # records the query's artifact when it ends
 
 
 @dataclass(frozen=True)
@@ -76,17 +78,30 @@ class StatementService:
         statement: PreparedStatement,
         parameters: pa.RecordBatch | None = None,
     ) -> StatementResult:
+        return self._run_traced(ctx, statement, parameters)[0]
+
+    def _run_traced(
+        self,
+        ctx: SessionContext,
+        statement: PreparedStatement,
+        parameters: pa.RecordBatch | None = None,
+    ) -> tuple[StatementResult, StatementTrace]:
         values = parameter_values(parameters, 0) if parameters is not None else None
+        trace = StatementTrace(self.engine.artifacts, statement)
         try:
-            return self.engine.execute(ctx, statement, values)
+            result = self.engine.execute(ctx, statement, values)
         except Exception as exc:
+            trace.failed(exc)
             raise engine_error(exc) from exc
+        trace.planned_result(result)
+        return result, trace
 
     def _info(
-        self, result: StatementResult, descriptor: flight.FlightDescriptor
+        self, traced: tuple[StatementResult, StatementTrace], descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
+        result, trace = traced
         schema = result.schema if isinstance(result, QueryResult) else result.table.schema
-        handle = self.results.add(PlannedResult(result))
+        handle = self.results.add(PlannedResult(result, trace=trace))
         ticket = commands.pack(sql.TicketStatementQuery(statement_handle=handle))
         return single_endpoint_info(schema, descriptor, ticket)
 
@@ -96,7 +111,7 @@ class StatementService:
         command: sql.CommandStatementQuery,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
-        return self._info(self._run(ctx, adhoc(command.query)), descriptor)
+        return self._info(self._run_traced(ctx, adhoc(command.query)), descriptor)
 
     def info_prepared(
         self,
@@ -110,7 +125,7 @@ class StatementService:
             raise InvalidRequest(
                 f"a query takes one row of parameters; {parameters.num_rows} rows are bound"
             )
-        return self._info(self._run(ctx, prepared.statement, parameters), descriptor)
+        return self._info(self._run_traced(ctx, prepared.statement, parameters), descriptor)
 
     def info_substrait(
         self,
@@ -119,7 +134,7 @@ class StatementService:
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
         statement = self._prepare_substrait(ctx, command.plan.plan)
-        return self._info(self._run(ctx, statement), descriptor)
+        return self._info(self._run_traced(ctx, statement), descriptor)
 
     def stream(self, ticket: sql.TicketStatementQuery) -> flight.FlightDataStream:
         planned = self.results.get(ticket.statement_handle)
@@ -129,6 +144,8 @@ class StatementService:
         if isinstance(result, CompletedResult):
             return flight.RecordBatchStream(result.table)
         reader = stream_dataframe(result.df, result.schema, _stream_error, planned.cancelled)
+        if planned.trace is not None:
+            reader = planned.trace.observe(reader)
         return flight.RecordBatchStream(reader)
 
     def cancel(self, info: flight.FlightInfo) -> int:

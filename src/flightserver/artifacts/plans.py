@@ -1,0 +1,59 @@
+"""A query's plans: its DataFrame, EXPLAIN texts, Substrait bytes and their round trip."""
+
+from __future__ import annotations
+
+from datafusion import DataFrame, SessionContext, SQLOptions, substrait
+from datafusion.unparser import Dialect, Unparser
+
+from flightserver.artifacts.model import ExplainResponse, SubstraitRoundTrip
+from flightserver.engine.statements import PreparedStatement, substrait_dataframe
+
+# Plans are made for queries only; nothing here may change data.
+_QUERIES_ONLY = (
+    SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+)
+
+
+def query_dataframe(ctx: SessionContext, sql: str) -> DataFrame:
+    """`sql` planned, refusing DDL, DML and statements before anything runs."""
+    return ctx.sql_with_options(sql, _QUERIES_ONLY)
+
+
+def statement_dataframe(ctx: SessionContext, statement: PreparedStatement) -> DataFrame:
+    if statement.substrait is not None:
+        return substrait_dataframe(ctx, statement.substrait)
+    return query_dataframe(ctx, statement.sql)
+
+
+def substrait_bytes(ctx: SessionContext, df: DataFrame) -> bytes:
+    return substrait.Producer.to_substrait_plan(df.logical_plan(), ctx).encode()
+
+
+def explain(df: DataFrame) -> ExplainResponse:
+    return ExplainResponse(
+        logical_plan=df.logical_plan().display_indent(),
+        optimized_plan=df.optimized_logical_plan().display_indent(),
+        physical_plan=df.execution_plan().display_indent(),
+    )
+
+
+def normalized_sql(df: DataFrame) -> str | None:
+    """The logical plan written back as SQL: one spelling for equivalent texts."""
+    try:
+        return Unparser(Dialect.default()).plan_to_sql(df.logical_plan())
+    except Exception:  # DataFusion's unparser does not cover every plan
+        return None
+
+
+def substrait_round_trip(ctx: SessionContext, plan: bytes) -> SubstraitRoundTrip:
+    """Reads `plan` back into a logical plan and serializes it again."""
+    try:
+        again = substrait_bytes(ctx, substrait_dataframe(ctx, plan))
+    except Exception as exc:  # DataFusion's Substrait consumer refuses what it lacks
+        return SubstraitRoundTrip(identical=False, detail=f"plan -> bytes -> plan failed: {exc}")
+    if again == plan:
+        return SubstraitRoundTrip(identical=True, detail="plan -> bytes -> plan -> bytes is stable")
+    return SubstraitRoundTrip(
+        identical=False,
+        detail=f"second serialization differs ({len(plan)} bytes, then {len(again)} bytes)",
+    )
