@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from datafusion import DataFrame, SessionContext, SQLOptions, substrait
+from substrait import proto as substrait_proto
 from datafusion.unparser import Dialect, Unparser
 
 from flightserver.artifacts.model import ExplainResponse, SubstraitRoundTrip
@@ -26,7 +29,51 @@ def statement_dataframe(ctx: SessionContext, statement: PreparedStatement) -> Da
 
 
 def substrait_bytes(ctx: SessionContext, df: DataFrame) -> bytes:
-    return substrait.Producer.to_substrait_plan(df.logical_plan(), ctx).encode()
+    """`df`'s Substrait plan, canonical: the same plan always gives the same bytes."""
+    return canonical(substrait.Producer.to_substrait_plan(df.logical_plan(), ctx).encode())
+
+
+def canonical(plan: bytes) -> bytes:
+    """`plan` with its extension declarations in anchor order.
+
+    DataFusion lists a plan's extension declarations in hash-map order, so the
+    same plan serializes differently from run to run; hashes and diffs need one
+    spelling.
+    """
+    message = substrait_proto.Plan()
+    message.ParseFromString(plan)
+    for field in ("extension_uris", "extension_urns"):
+        if hasattr(message, field):
+            declared = sorted(getattr(message, field), key=_anchor)
+            message.ClearField(field)  # pyright: ignore[reportArgumentType]
+            getattr(message, field).extend(declared)
+    extensions = sorted(message.extensions, key=_extension_key)
+    message.ClearField("extensions")
+    message.extensions.extend(extensions)
+    return message.SerializeToString(deterministic=True)
+
+
+def _anchor(declaration: Any) -> int:
+    for field in ("extension_uri_anchor", "extension_urn_anchor"):
+        if hasattr(declaration, field):
+            return int(getattr(declaration, field))
+    return 0
+
+
+def _extension_key(declaration: Any) -> tuple[str, int, str]:
+    kind = declaration.WhichOneof("mapping_type") or ""
+    mapping = getattr(declaration, kind) if kind else None
+    if mapping is None:
+        return (kind, 0, "")
+    anchor = next(
+        (
+            getattr(mapping, name)
+            for name in ("function_anchor", "type_anchor", "type_variation_anchor")
+            if hasattr(mapping, name)
+        ),
+        0,
+    )
+    return (kind, int(anchor), str(mapping.name))
 
 
 def explain(df: DataFrame) -> ExplainResponse:

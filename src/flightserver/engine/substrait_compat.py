@@ -16,6 +16,7 @@ named (`describe_unsupported`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TypeVar
 
@@ -24,6 +25,8 @@ from google.protobuf.message import Message
 from substrait import proto as substrait_proto
 
 M = TypeVar("M", bound=Message)
+
+_UNSUPPORTED_RELATION = re.compile(r"not implemented: \w+\((\w+Rel) \{")
 
 _TABLES = (
     "SELECT table_catalog, table_schema, table_name FROM information_schema.tables"
@@ -56,6 +59,9 @@ def adapt_plan(ctx: SessionContext, plan: bytes) -> bytes:
 def describe_unsupported(plan: bytes, error: Exception) -> str:
     """The consumer's error, naming the functions it may have refused."""
     message = str(error)
+    relation = _UNSUPPORTED_RELATION.search(message)
+    if relation is not None:  # DataFusion's message would dump the whole relation
+        return f"unsupported Substrait relation: {relation.group(1)}"
     if "non-Value type" not in message:
         return message
     parsed = substrait_proto.Plan()

@@ -217,6 +217,8 @@ class StatementService:
         try:
             statement = self.engine.prepare(ctx, request.query)
         except Exception as exc:
+            # Clients (ADBC) prepare every statement: record the ones refused here.
+            StatementTrace(self.engine.artifacts, adhoc(request.query)).failed(exc)
             raise engine_error(exc) from exc
         return self._created(statement)
 
