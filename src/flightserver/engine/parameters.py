@@ -129,7 +129,11 @@ def _walk_expr(expr: Any, found: dict[int, pa.DataType]) -> None:
     if kind in {"ScalarSubquery", "InSubquery", "Exists"}:
         variant = expr.to_variant()
         subquery = variant.subquery()
-        _walk_plan(subquery.subquery() if hasattr(subquery, "subquery") else subquery, found)
+        if hasattr(subquery, "to_variant"):  # a LogicalPlan
+            _walk_plan(subquery, found)
+        else:  # datafusion.expr.Subquery: its plan is not reachable from Python (55.x)
+            for plan in subquery.input():
+                _walk_plan(plan, found)
         if kind == "InSubquery":
             _walk_expr(variant.expr(), found)
         return
