@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from datafusion import DataFrame, SessionContext, SQLOptions, substrait
-from substrait import proto as substrait_proto
 from datafusion.unparser import Dialect, Unparser
+from substrait import proto as substrait_proto
 
 from flightserver.artifacts.model import ExplainResponse, SubstraitRoundTrip
 from flightserver.engine.statements import PreparedStatement, substrait_dataframe

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datafusion import SessionContext
 from datafusion.expr import TableScan
@@ -78,7 +79,7 @@ def scanned_tables(plan: LogicalPlan, defaults: tuple[str, str]) -> list[TableNa
     return list(seen)
 
 
-def _scans(plan: LogicalPlan) -> Iterator[TableScan]:
+def _scans(plan: LogicalPlan) -> Iterator[Any]:  # TableScan nodes
     variant = plan.to_variant()
     if isinstance(variant, TableScan):
         yield variant

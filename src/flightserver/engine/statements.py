@@ -17,8 +17,8 @@ from datafusion.expr import CopyTo, DmlStatement, EmptyRelation
 from substrait import proto as substrait_proto
 
 from flightserver.engine.client_types import with_client_types
-from flightserver.engine.substrait_compat import adapt_plan, describe_unsupported
 from flightserver.engine.parameters import number_question_marks, parameter_schema
+from flightserver.engine.substrait_compat import adapt_plan, describe_unsupported
 
 EMPTY_SCHEMA = pa.schema([])
 

@@ -150,7 +150,7 @@ def _find(message: Message, kind: type[M]) -> Iterator[M]:
     for field, value in message.ListFields():
         if field.message_type is None:
             continue
-        if field.label == field.LABEL_REPEATED:
+        if field.is_repeated:
             if field.message_type.GetOptions().map_entry:
                 continue
             for item in value:
