@@ -66,11 +66,15 @@ def serve(config_path: Path | None, **overrides: str | None) -> None:
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # Imported here so `--help` works without loading the engine.
+    from flightserver.app import build_server
     from flightserver.engine.session import Engine
-    from flightserver.protocol.server import FlightSqlServer
 
     engine = Engine(config)
-    server = FlightSqlServer(f"grpc://{config.host}:{config.port}", engine)
+    try:
+        server = build_server(config, engine)
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    scheme = "grpc+tls" if config.tls.cert_file else "grpc"
 
     loaded = sum(status.loaded for status in engine.catalog)
     log.info(
@@ -80,7 +84,7 @@ def serve(config_path: Path | None, **overrides: str | None) -> None:
         len(engine.failed_tables),
     )
     # The line tests and scripts wait for: the port is bound and serving.
-    print(f"flightserver listening on grpc://{config.host}:{server.port}", flush=True)
+    print(f"flightserver listening on {scheme}://{config.host}:{server.port}", flush=True)
     server.serve()  # returns on SIGINT/SIGTERM: pyarrow installs the handlers
     log.info("stopped")
     sys.exit(0)

@@ -34,6 +34,51 @@ class ScanBudgetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = None
 
 
+class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Who may connect. Without a users file, everyone connects anonymously."""
+
+    users_file: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="TOML users file (name, argon2 password_hash, role); enables logins."
+        ),
+    ] = None
+    allow_anonymous: Annotated[
+        bool, msgspec.Meta(description="With a users file, also accept calls without credentials.")
+    ] = False
+    token_ttl_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="How long a bearer token issued at login stays valid."),
+    ] = 3600.0
+    token_secret: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Secret signing bearer tokens (unset: random, tokens die with the process)."
+        ),
+    ] = None
+    max_failed_logins: Annotated[
+        PositiveInt, msgspec.Meta(description="Failed logins per user before logins are refused.")
+    ] = 5
+    lockout_seconds: Annotated[
+        float, msgspec.Meta(gt=0, description="Window over which failed logins are counted.")
+    ] = 60.0
+
+
+class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """TLS for the Flight port; a client CA makes it mutual TLS."""
+
+    cert_file: Annotated[
+        str | None, msgspec.Meta(description="PEM certificate chain (enables TLS).")
+    ] = None
+    key_file: Annotated[
+        str | None, msgspec.Meta(description="PEM private key of the certificate.")
+    ] = None
+    client_ca_file: Annotated[
+        str | None,
+        msgspec.Meta(description="PEM CA bundle; clients must present a certificate it signed."),
+    ] = None
+
+
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything `flightserver serve` is configured with."""
 
@@ -57,10 +102,15 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         float,
         msgspec.Meta(gt=0, description="How long a planned statement's ticket stays valid."),
     ] = 600.0
+    session_idle_seconds: Annotated[
+        float, msgspec.Meta(gt=0, description="A session unused this long is forgotten.")
+    ] = 3600.0
     log_level: Annotated[
         str, msgspec.Meta(description="Log level: DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO"
     scan_budget: ScanBudgetConfig = msgspec.field(default_factory=ScanBudgetConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
 
 
 class ConfigError(ValueError):
