@@ -175,6 +175,15 @@ def test_replay_reads_the_pinned_delta_version(
     assert replayed["rows_out"] == 3
     assert replayed["result_sha256"] == response["bundle"]["result_sha256"]
 
+    act(client, "ListArtifacts", {"limit": 1})  # waits for recorded artifacts to be written
+    ingests = run_sql(
+        conn,
+        "SELECT status, rows_out FROM system.queries"
+        f" WHERE kind = 'ingest' AND target_table = 'datafusion.public.{table}'"
+        " ORDER BY recorded_at",
+    ).to_pylist()
+    assert [(row["status"], row["rows_out"]) for row in ingests] == [("ok", 3), ("ok", 1)]
+
 
 def test_statements_leave_rows_in_system_queries(
     client: flight.FlightClient, conn: flightsql.Connection

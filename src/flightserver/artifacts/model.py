@@ -43,9 +43,12 @@ class QueryArtifact(Payload, frozen=True, kw_only=True):
     version: Version1 = 1
     artifact_id: str
     recorded_at: datetime
-    kind: Annotated[str, msgspec.Meta(description="query, update or ddl.")]
+    kind: Annotated[str, msgspec.Meta(description="query, update, ddl or ingest.")]
     status: StatementStatus
     sql: str | None = None
+    target_table: Annotated[
+        str | None, msgspec.Meta(description="The table an ingest wrote to.")
+    ] = None
     substrait_sha256: Sha256 | None = None
     plan_sha256: Annotated[
         Sha256 | None,

@@ -100,6 +100,37 @@ class StatementTrace:
         self.store.record(artifact)
 
 
+class IngestTrace:
+    """Records one bulk ingest: `with IngestTrace(store, table) as trace: trace.rows = ...`."""
+
+    def __init__(self, store: ArtifactStore, table: str) -> None:
+        self.store = store
+        self.table = table
+        self.rows = 0
+
+    def __enter__(self) -> IngestTrace:
+        self.recorded_at = datetime.now(UTC)
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        elapsed_ms = (time.perf_counter() - self.started) * 1000
+        status = StatementStatus.OK if exc is None else StatementStatus.ERROR
+        artifact = QueryArtifact(
+            artifact_id=str(uuid.uuid4()),
+            recorded_at=self.recorded_at,
+            kind="ingest",
+            status=status,
+            target_table=self.table,
+            planning_ms=0.0,
+            execution_ms=elapsed_ms,
+            rows_out=self.rows,
+            bytes_out=0,
+            error=None if exc is None else str(exc),
+        )
+        self.store.record(lambda: artifact)
+
+
 def _status(exc: Exception) -> StatementStatus:
     cause: BaseException | None = exc
     while cause is not None:
