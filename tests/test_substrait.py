@@ -9,6 +9,8 @@ must give the rows its SQL gives when run directly. Plans built with the
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import os
 import shutil
@@ -39,10 +41,6 @@ ISTHMUS_VERSION = "0.89.1"  # keep equal to tests/isthmus/pom.xml
 SCALE_FACTOR = 0.01
 TPCH_TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
 QUERIES = [f"q{number:02d}" for number in range(1, 23)]
-KNOWN_WRONG = {
-    "q21": "DataFusion 55's Substrait consumer confuses the outer and inner lineitem scans of"
-    " Q21's correlated EXISTS / NOT EXISTS subqueries (0 rows instead of 1)",
-}
 
 
 def cache_dir() -> Path:
@@ -204,15 +202,7 @@ def adbc_sql(conn: flightsql.Connection, query: str) -> pa.Table:
 # -- Isthmus: TPC-H -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        pytest.param(q, marks=pytest.mark.xfail(strict=True, reason=KNOWN_WRONG[q]))
-        if q in KNOWN_WRONG
-        else q
-        for q in QUERIES
-    ],
-)
+@pytest.mark.parametrize("query", QUERIES)
 def test_isthmus_tpch_plan_gives_the_rows_of_its_sql(
     query: str,
     isthmus_plans: Path,
@@ -226,6 +216,19 @@ def test_isthmus_tpch_plan_gives_the_rows_of_its_sql(
     assert expected.num_rows > 0
     assert_same_rows(flight_substrait(client, plan), expected)
     assert_same_rows(adbc_substrait(tpch_conn, plan), expected)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_datafusion_tpch_plan_round_trips(
+    query: str, tpch_conn: flightsql.Connection, client: flight.FlightClient
+) -> None:
+    """The server's own Substrait plan of each query, sent back, gives the query's rows."""
+    text = query_text(query)
+    [result] = client.do_action(
+        flight.Action("GetSubstraitPlan", json.dumps({"sql": text}).encode())
+    )
+    plan = base64.b64decode(json.loads(result.body.to_pybytes())["plan"])
+    assert_same_rows(flight_substrait(client, plan), adbc_sql(tpch_conn, text))
 
 
 # -- plans built with the substrait Python package -------------------------------------------

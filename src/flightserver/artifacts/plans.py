@@ -29,8 +29,19 @@ def statement_dataframe(ctx: SessionContext, statement: PreparedStatement) -> Da
 
 
 def substrait_bytes(ctx: SessionContext, df: DataFrame) -> bytes:
-    """`df`'s Substrait plan, canonical: the same plan always gives the same bytes."""
-    return canonical(substrait.Producer.to_substrait_plan(df.logical_plan(), ctx).encode())
+    """`df`'s Substrait plan, canonical: the same plan always gives the same bytes.
+
+    DataFusion 55 cannot write correlated subqueries (outer references) as
+    Substrait; such a query is written from its optimized plan, where the
+    subqueries have become joins.
+    """
+    try:
+        produced = substrait.Producer.to_substrait_plan(df.logical_plan(), ctx)
+    except Exception as exc:
+        if "OuterReferenceColumn" not in str(exc):
+            raise
+        produced = substrait.Producer.to_substrait_plan(df.optimized_logical_plan(), ctx)
+    return canonical(produced.encode())
 
 
 def canonical(plan: bytes) -> bytes:

@@ -46,13 +46,23 @@ def adapt_plan(ctx: SessionContext, plan: bytes) -> bytes:
     except Exception:  # protobuf's DecodeError; the consumer reports it
         return plan
     changed = _extract_as_date_part(message)
-    reads = [
-        read for read in _find(message, substrait_proto.ReadRel) if read.HasField("named_table")
-    ]
+    reads = [(read, depth) for read, depth in _named_reads(message, 0)]
     if reads:
         resolver = _Resolver(ctx)
-        for read in reads:
-            changed |= resolver.respell(read)
+        outer: set[tuple[str, str, str]] = set()
+        for read, depth in sorted(reads, key=lambda item: item[1]):
+            table = resolver.resolve(read)
+            if table is None:
+                continue
+            # The same table read inside a subquery and outside it: DataFusion's consumer
+            # qualifies both scans alike (Substrait has no aliases), and its decorrelation
+            # then confuses them. A longer spelling of the inner name tells them apart.
+            length = len(read.named_table.names)
+            if depth > 0 and table in outer:
+                length = 1 + (length - 1 + depth) % 3
+            changed |= resolver.respell(read, table, length)
+            if depth == 0:
+                outer.add(table)
     return message.SerializeToString() if changed else plan
 
 
@@ -115,24 +125,33 @@ class _Resolver:
         self.default_catalog = str(values["datafusion.catalog.default_catalog"])
         self.default_schema = str(values["datafusion.catalog.default_schema"])
 
-    def respell(self, read: substrait_proto.ReadRel) -> bool:
+    def resolve(self, read: substrait_proto.ReadRel) -> tuple[str, str, str] | None:
+        """The table `read` names: exactly, else the one matching without regard to case."""
         names = list(read.named_table.names)
         if not 1 <= len(names) <= 3:
-            return False
-        wanted = [self.default_catalog, self.default_schema][: 3 - len(names)] + names
-        if tuple(wanted) in self.tables:
-            return False
+            return None
+        wanted = (*[self.default_catalog, self.default_schema][: 3 - len(names)], *names)
+        if wanted in self.tables:
+            return (wanted[0], wanted[1], wanted[2])
         matches = [
             table
             for table in self.tables
             if [part.lower() for part in table] == [part.lower() for part in wanted]
         ]
-        if len(matches) != 1:
-            return False  # unknown or ambiguous: the consumer reports it by name
-        match = matches[0]
+        return matches[0] if len(matches) == 1 else None  # else the consumer reports it
+
+    def respell(
+        self, read: substrait_proto.ReadRel, table: tuple[str, str, str], length: int
+    ) -> bool:
+        """Names `table` in `read` with its last `length` parts; True if that changed it."""
+        given = list(read.named_table.names)
+        spelled = list(table[3 - length :])
+        if given == spelled:
+            return False
         del read.named_table.names[:]
-        read.named_table.names.extend(match[3 - len(names) :])
-        self._respell_columns(read, match)
+        read.named_table.names.extend(spelled)
+        if given != list(table[3 - len(given) :]):  # resolved without regard to case
+            self._respell_columns(read, table)
         return True
 
     def _respell_columns(self, read: substrait_proto.ReadRel, table: tuple[str, str, str]) -> None:
@@ -141,6 +160,24 @@ class _Resolver:
         spelled = [columns.get(name.lower(), name) for name in read.base_schema.names]
         del read.base_schema.names[:]
         read.base_schema.names.extend(spelled)
+
+
+def _named_reads(message: Message, depth: int) -> Iterator[tuple[substrait_proto.ReadRel, int]]:
+    """Every ReadRel of a named table, with how many subqueries deep it is."""
+    if isinstance(message, substrait_proto.ReadRel) and message.HasField("named_table"):
+        yield message, depth
+    if isinstance(message, substrait_proto.Expression.Subquery):
+        depth += 1
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.is_repeated:
+            if field.message_type.GetOptions().map_entry:
+                continue
+            for item in value:
+                yield from _named_reads(item, depth)
+        else:
+            yield from _named_reads(value, depth)
 
 
 def _find(message: Message, kind: type[M]) -> Iterator[M]:
