@@ -231,6 +231,18 @@ def test_datafusion_tpch_plan_round_trips(
     assert_same_rows(flight_substrait(client, plan), adbc_sql(tpch_conn, text))
 
 
+@pytest.mark.parametrize("query", QUERIES)
+def test_plan_bundle_records_the_substrait_round_trip(
+    query: str, client: flight.FlightClient
+) -> None:
+    """plan -> bytes -> plan: the plan read back must give the query's result."""
+    body = json.dumps({"sql": query_text(query)}).encode()
+    [result] = client.do_action(flight.Action("GetPlanBundle", body))
+    bundle = json.loads(result.body.to_pybytes())["bundle"]
+    assert bundle["rows_out"] > 0
+    assert bundle["substrait_round_trip"]["same_result"] is True
+
+
 # -- plans built with the substrait Python package -------------------------------------------
 
 NATION = st.named_struct(

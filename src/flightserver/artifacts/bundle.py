@@ -42,7 +42,7 @@ def build_bundle(
         plan_sha256=hashing.plan_sha256(df),
         substrait=substrait,
         substrait_sha256=hashing.sha256_hex(substrait),
-        substrait_round_trip=plans.substrait_round_trip(ctx, substrait),
+        substrait_round_trip=plans.substrait_round_trip(ctx, substrait, result_sha256),
         rulepack=RulepackIdentity(name=Rulepack.name, rulepack_version=Rulepack.version),
         policy_sha256=None,
         information_schema_sha256=hashing.information_schema_sha256(ctx),

@@ -93,10 +93,19 @@ class RulepackIdentity(Payload, frozen=True, kw_only=True):
 
 
 class SubstraitRoundTrip(Payload, frozen=True, kw_only=True):
-    """Plan -> Substrait bytes -> plan -> Substrait bytes: are the two serializations equal?"""
+    """The plan's Substrait bytes read back into a plan, written again, and run."""
 
     version: Version1 = 1
-    identical: bool
+    identical: Annotated[
+        bool, msgspec.Meta(description="Written again, the plan gives the same bytes.")
+    ]
+    stable: Annotated[
+        bool, msgspec.Meta(description="A second round trip gives the bytes of the first.")
+    ]
+    same_result: Annotated[
+        bool | None,
+        msgspec.Meta(description="The plan read back gives the query's result (null: not run)."),
+    ] = None
     detail: str
 
 

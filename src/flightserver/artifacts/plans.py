@@ -8,6 +8,7 @@ from datafusion import DataFrame, SessionContext, SQLOptions, substrait
 from datafusion.unparser import Dialect, Unparser
 from substrait import proto as substrait_proto
 
+from flightserver.artifacts.hashing import result_sha256
 from flightserver.artifacts.model import ExplainResponse, SubstraitRoundTrip
 from flightserver.engine.statements import PreparedStatement, substrait_dataframe
 
@@ -103,15 +104,26 @@ def normalized_sql(df: DataFrame) -> str | None:
         return None
 
 
-def substrait_round_trip(ctx: SessionContext, plan: bytes) -> SubstraitRoundTrip:
-    """Reads `plan` back into a logical plan and serializes it again."""
+def substrait_round_trip(
+    ctx: SessionContext, plan: bytes, expected_result_sha256: str | None = None
+) -> SubstraitRoundTrip:
+    """Reads `plan` back into a plan, writes it again (twice), and runs it when a
+    result hash to compare with is given."""
     try:
-        again = substrait_bytes(ctx, substrait_dataframe(ctx, plan))
+        back = substrait_dataframe(ctx, plan)
+        again = substrait_bytes(ctx, back)
+        third = substrait_bytes(ctx, substrait_dataframe(ctx, again))
     except Exception as exc:  # DataFusion's Substrait consumer refuses what it lacks
-        return SubstraitRoundTrip(identical=False, detail=f"plan -> bytes -> plan failed: {exc}")
+        return SubstraitRoundTrip(
+            identical=False, stable=False, detail=f"plan -> bytes -> plan failed: {exc}"
+        )
+    same_result = None
+    if expected_result_sha256 is not None:
+        same_result = result_sha256(back)[0] == expected_result_sha256
     if again == plan:
-        return SubstraitRoundTrip(identical=True, detail="plan -> bytes -> plan -> bytes is stable")
+        detail = "written again, the plan gives the same bytes"
+    else:
+        detail = f"written again, the plan differs ({len(plan)} bytes, then {len(again)} bytes)"
     return SubstraitRoundTrip(
-        identical=False,
-        detail=f"second serialization differs ({len(plan)} bytes, then {len(again)} bytes)",
+        identical=again == plan, stable=third == again, same_result=same_result, detail=detail
     )
