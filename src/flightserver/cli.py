@@ -7,7 +7,10 @@ also readable from an environment variable; a TOML file gives the rest.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,8 +86,28 @@ def serve(config_path: Path | None, **overrides: str | None) -> None:
         loaded,
         len(engine.failed_tables),
     )
+    stop = stop_on_signals()
     # The line tests and scripts wait for: the port is bound and serving.
     print(f"flightserver listening on {scheme}://{config.host}:{server.port}", flush=True)
-    server.serve()  # returns on SIGINT/SIGTERM: pyarrow installs the handlers
+    while not stop.wait(1.0):
+        pass
+    log.info("shutting down: refusing new calls, cancelling running queries")
+    server.statements.cancel_all()
+    # pyarrow's shutdown waits for every running call; give them a deadline.
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    stopper.start()
+    stopper.join(config.shutdown_grace_seconds)
+    if stopper.is_alive():
+        log.warning("calls still running after %g s; exiting anyway", config.shutdown_grace_seconds)
+        logging.shutdown()
+        os._exit(1)
     log.info("stopped")
     sys.exit(0)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT."""
+    received = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: received.set())
+    return received

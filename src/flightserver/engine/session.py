@@ -7,13 +7,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
-from datafusion import SessionConfig, SessionContext
+from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from flightserver.artifacts.store import ArtifactStore
 from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
+from flightserver.engine.admission import Admission
 from flightserver.engine.native import Rulepack
 from flightserver.engine.statements import PreparedStatement, StatementResult
 
@@ -35,6 +36,13 @@ def session_config(config: ServerConfig) -> SessionConfig:
     return SessionConfig(settings)
 
 
+def runtime_config(config: ServerConfig) -> RuntimeEnvBuilder:
+    """Memory pool and spilling; without a limit, DataFusion's unbounded pool."""
+    runtime = RuntimeEnvBuilder().with_disk_manager_os()
+    limit = config.limits.memory_limit_bytes
+    return runtime if limit is None else runtime.with_fair_spill_pool(limit)
+
+
 class Engine:
     """Owns the shared context every query runs in, unless its session chose other defaults."""
 
@@ -44,6 +52,12 @@ class Engine:
             max_scan_rows=config.scan_budget.max_rows,
             max_scan_bytes=config.scan_budget.max_bytes,
         )
+        limits = config.limits
+        self.admission = Admission(
+            limits.max_concurrent_queries,
+            limits.max_queued_queries,
+            limits.admission_timeout_seconds,
+        )
         self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA)
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir))
         self.state_dir = Path(config.state_dir)
@@ -52,7 +66,7 @@ class Engine:
 
     def _new_context(self, catalog: str, schema: str) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
-        ctx = SessionContext(settings)
+        ctx = SessionContext(settings, runtime_config(self.config))
         for rule in self.rulepack.rules():
             ctx.add_physical_optimizer_rule(rule)
         return ctx

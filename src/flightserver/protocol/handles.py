@@ -82,6 +82,11 @@ class HandleRegistry(Generic[T]):
             if self._entries.pop(handle, None) is None:
                 raise NotFound(f"{self._kind} handle is unknown or has expired")
 
+    def values(self) -> list[T]:
+        """A snapshot of the live entries."""
+        with self._lock:
+            return [value for value, _ in self._entries.values()]
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)

@@ -16,6 +16,7 @@ from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.artifacts.recorder import StatementTrace
+from flightserver.engine.admission import Deadline
 from flightserver.engine.parameters import parameter_values
 from flightserver.engine.session import Engine
 from flightserver.engine.statements import (
@@ -26,9 +27,9 @@ from flightserver.engine.statements import (
     StatementResult,
     adhoc,
 )
-from flightserver.engine.streaming import stream_dataframe
+from flightserver.engine.streaming import StreamControls, stream_dataframe
 from flightserver.protocol import commands
-from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_flight_error
+from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_stream_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.protocol.handles import HandleRegistry
@@ -89,7 +90,8 @@ class StatementService:
         values = parameter_values(parameters, 0) if parameters is not None else None
         trace = StatementTrace(self.engine.artifacts, statement)
         try:
-            result = self.engine.execute(ctx, statement, values)
+            with self.engine.admission.slot():
+                result = self.engine.execute(ctx, statement, values)
         except Exception as exc:
             trace.failed(exc)
             raise engine_error(exc) from exc
@@ -143,10 +145,23 @@ class StatementService:
             raise Cancelled("the query was cancelled")
         if isinstance(result, CompletedResult):
             return flight.RecordBatchStream(result.table)
-        reader = stream_dataframe(result.df, result.schema, _stream_error, planned.cancelled)
+        controls = StreamControls(
+            planned.cancelled,
+            Deadline(self.engine.config.limits.query_timeout_seconds),
+            self.engine.admission,
+        )
+        try:
+            reader = stream_dataframe(result.df, result.schema, to_stream_error, controls)
+        except Exception as exc:
+            raise engine_error(exc) from exc
         if planned.trace is not None:
             reader = planned.trace.observe(reader)
         return flight.RecordBatchStream(reader)
+
+    def cancel_all(self) -> None:
+        """Cancels every planned or streaming query (at shutdown)."""
+        for planned in self.results.values():
+            planned.cancelled.set()
 
     def cancel(self, info: flight.FlightInfo) -> int:
         """Cancels the statements of `info`'s endpoints; returns a CancelStatus."""
@@ -263,7 +278,3 @@ def _read_parameters(
                 f"which does not convert to {target.type}: {exc}"
             ) from exc
     return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def _stream_error(exc: Exception) -> Exception:
-    return to_flight_error(engine_error(exc))
