@@ -33,6 +33,7 @@ from substrait.builders import plan as pb
 from substrait.builders import type as st
 from substrait.extension_registry import ExtensionRegistry
 
+from bench.tpch.texts import tpch_queries
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from tests.server_process import ServerProcess
 
@@ -51,8 +52,9 @@ def cache_dir() -> Path:
 
 
 def query_text(name: str) -> str:
-    text = (TESTS / "tpch" / f"{name}.sql").read_text()
-    return text.replace("{fraction}", repr(0.0001 / SCALE_FACTOR))
+    # One set of TPC-H texts, shared with the benchmarks; written in standard SQL
+    # (`interval '1' year`) so Calcite (Isthmus) and DataFusion both parse them.
+    return tpch_queries(SCALE_FACTOR)[name]
 
 
 @pytest.fixture(scope="module")
