@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import click
 
 from flightserver import __version__
 from flightserver.config import ConfigError, ServerConfig, config_options, load_config
+from flightserver.ops.commands import operator_commands
 
 log = logging.getLogger("flightserver")
 
@@ -62,25 +64,42 @@ def serve(config_path: Path | None, **overrides: str | None) -> None:
         config = load_config(config_path, overrides)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from flightserver.ops.logs import configure_logging
+
+    configure_logging(config.log_level, config.log_format)
     # Imported here so `--help` works without loading the engine.
     from flightserver.engine.session import Engine
+    from flightserver.ops.rpc import MIDDLEWARE_KEY, RpcMetricsFactory
+    from flightserver.ops.runtime import Operations
     from flightserver.protocol.server import FlightSqlServer
 
-    engine = Engine(config)
-    server = FlightSqlServer(f"grpc://{config.host}:{config.port}", engine)
+    operations = Operations(config)  # health and HTTP ports: not ready yet
+    try:
+        started = time.perf_counter()
+        engine = Engine(config)
+        operations.catalog_loaded(engine.catalog, time.perf_counter() - started)
+        server = FlightSqlServer(
+            f"grpc://{config.host}:{config.port}",
+            engine,
+            middleware={MIDDLEWARE_KEY: RpcMetricsFactory()},
+        )
 
-    loaded = sum(status.loaded for status in engine.catalog)
-    log.info(
-        "catalog %s: %d tables loaded, %d failed",
-        config.catalog_dir,
-        loaded,
-        len(engine.failed_tables),
-    )
-    # The line tests and scripts wait for: the port is bound and serving.
-    print(f"flightserver listening on grpc://{config.host}:{server.port}", flush=True)
-    server.serve()  # returns on SIGINT/SIGTERM: pyarrow installs the handlers
+        loaded = sum(status.loaded for status in engine.catalog)
+        log.info(
+            "catalog %s: %d tables loaded, %d failed",
+            config.catalog_dir,
+            loaded,
+            len(engine.failed_tables),
+        )
+        operations.serving(server.statements.queries, server.sessions)
+        # The line tests and scripts wait for: the port is bound and serving.
+        print(f"flightserver listening on grpc://{config.host}:{server.port}", flush=True)
+        server.serve()  # returns on SIGINT/SIGTERM: pyarrow installs the handlers
+    finally:
+        operations.stop()
     log.info("stopped")
     sys.exit(0)
+
+
+for _command in operator_commands():
+    main.add_command(_command)

@@ -33,4 +33,6 @@ class CustomAction:
 
 def all_actions() -> list[CustomAction]:
     """Every custom action the server offers."""
-    return []
+    from flightserver.actions import health
+
+    return [*health.actions()]

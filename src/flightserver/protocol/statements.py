@@ -26,6 +26,7 @@ from flightserver.engine.statements import (
     adhoc,
 )
 from flightserver.engine.streaming import stream_dataframe
+from flightserver.ops.queries import QueryRecord, QueryStatus, QueryTracker
 from flightserver.protocol import commands
 from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_flight_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
@@ -38,6 +39,7 @@ class PlannedResult:
     """A statement's result waiting for (or being read by) DoGet."""
 
     result: StatementResult
+    query: QueryRecord
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
@@ -67,6 +69,8 @@ class StatementService:
         self.engine = engine
         self.results: HandleRegistry[PlannedResult] = HandleRegistry("statement", ttl)
         self.prepared: HandleRegistry[Prepared] = HandleRegistry("prepared statement", ttl)
+        # Ops hook: every statement run is tracked (history, metrics, query id in logs).
+        self.queries = QueryTracker(engine.config.query_history_size)
 
     # -- executing -----------------------------------------------------------
 
@@ -75,18 +79,24 @@ class StatementService:
         ctx: SessionContext,
         statement: PreparedStatement,
         parameters: pa.RecordBatch | None = None,
-    ) -> StatementResult:
+    ) -> tuple[StatementResult, QueryRecord]:
         values = parameter_values(parameters, 0) if parameters is not None else None
-        try:
-            return self.engine.execute(ctx, statement, values)
-        except Exception as exc:
-            raise engine_error(exc) from exc
+        query = self.queries.start(statement.sql or "(Substrait plan)")
+        with self.queries.planning(query):
+            try:
+                result = self.engine.execute(ctx, statement, values)
+            except Exception as exc:
+                raise engine_error(exc) from exc
+        if isinstance(result, CompletedResult):
+            self.queries.finish(query, QueryStatus.OK, rows=result.record_count)
+        return result, query
 
     def _info(
-        self, result: StatementResult, descriptor: flight.FlightDescriptor
+        self, run: tuple[StatementResult, QueryRecord], descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
+        result, query = run
         schema = result.schema if isinstance(result, QueryResult) else result.table.schema
-        handle = self.results.add(PlannedResult(result))
+        handle = self.results.add(PlannedResult(result, query))
         ticket = commands.pack(sql.TicketStatementQuery(statement_handle=handle))
         return single_endpoint_info(schema, descriptor, ticket)
 
@@ -128,8 +138,10 @@ class StatementService:
             raise Cancelled("the query was cancelled")
         if isinstance(result, CompletedResult):
             return flight.RecordBatchStream(result.table)
-        reader = stream_dataframe(result.df, result.schema, _stream_error, planned.cancelled)
-        return flight.RecordBatchStream(reader)
+        with self.queries.planning(planned.query):
+            reader = stream_dataframe(result.df, result.schema, _stream_error, planned.cancelled)
+        tracked = self.queries.track_stream(planned.query, reader, planned.cancelled)
+        return flight.RecordBatchStream(tracked)
 
     def cancel(self, info: flight.FlightInfo) -> int:
         """Cancels the statements of `info`'s endpoints; returns a CancelStatus."""
@@ -137,7 +149,9 @@ class StatementService:
         for endpoint in info.endpoints:
             ticket = commands.unpack(endpoint.ticket.ticket)
             if isinstance(ticket, sql.TicketStatementQuery):
-                self.results.get(ticket.statement_handle).cancelled.set()
+                planned = self.results.get(ticket.statement_handle)
+                planned.cancelled.set()
+                self.queries.finish(planned.query, QueryStatus.CANCELLED)
                 cancelled = True
         if not cancelled:
             raise InvalidRequest("the FlightInfo names no cancellable statement")
@@ -151,7 +165,7 @@ class StatementService:
         command: sql.CommandStatementUpdate,
         reader: flight.MetadataRecordBatchReader,
     ) -> int:
-        return self._update_count(self._run(ctx, adhoc(command.query)))
+        return self._update_count(*self._run(ctx, adhoc(command.query)))
 
     def update_prepared(
         self,
@@ -162,10 +176,10 @@ class StatementService:
         statement = self.prepared.get(command.prepared_statement_handle).statement
         batch = _read_parameters(reader, statement.parameter_schema)
         if batch is None or batch.num_columns == 0:
-            return self._update_count(self._run(ctx, statement))
+            return self._update_count(*self._run(ctx, statement))
         # One execution per parameter row, as JDBC's executeBatch and ADBC's executemany expect.
         return sum(
-            self._update_count(self._run(ctx, statement, batch.slice(row, 1)))
+            self._update_count(*self._run(ctx, statement, batch.slice(row, 1)))
             for row in range(batch.num_rows)
         )
 
@@ -180,9 +194,9 @@ class StatementService:
             prepared_statement_handle=handle
         ).SerializeToString()
 
-    @staticmethod
-    def _update_count(result: StatementResult) -> int:
+    def _update_count(self, result: StatementResult, query: QueryRecord) -> int:
         if isinstance(result, QueryResult):
+            self.queries.finish(query, QueryStatus.ERROR, "a query sent as an update")
             raise InvalidRequest("the statement is a query and returns rows; execute it as a query")
         return result.record_count
 
@@ -192,6 +206,7 @@ class StatementService:
         try:
             return self.engine.prepare_substrait(ctx, plan)
         except Exception as exc:
+            self.queries.rejected("(Substrait plan)", str(exc))
             raise engine_error(exc) from exc
 
     def create_prepared(
@@ -200,6 +215,7 @@ class StatementService:
         try:
             statement = self.engine.prepare(ctx, request.query)
         except Exception as exc:
+            self.queries.rejected(request.query, str(exc))
             raise engine_error(exc) from exc
         return self._created(statement)
 
