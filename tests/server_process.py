@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-_LISTENING = re.compile(r"flightserver listening on (grpc://\S+)")
+_LISTENING = re.compile(r"flightserver listening on (grpc(?:\+tls)?://\S+)")
 
 
 @dataclass

@@ -112,7 +112,7 @@ def test_get_info(conn: flightsql.Connection) -> None:
 
 
 def test_get_table_types(conn: flightsql.Connection) -> None:
-    assert conn.adbc_get_table_types() == ["BASE TABLE", "LOCAL TEMPORARY", "VIEW"]
+    assert conn.adbc_get_table_types() == ["LOCAL TEMPORARY", "TABLE", "VIEW"]
 
 
 def test_get_table_schema_matches_query_results(conn: flightsql.Connection) -> None:
@@ -137,7 +137,7 @@ def test_get_objects_catalogs(conn: flightsql.Connection) -> None:
 def test_get_objects_schemas(conn: flightsql.Connection) -> None:
     (catalog,) = objects(conn, depth="db_schemas")
     names = [s["db_schema_name"] for s in catalog["catalog_db_schemas"]]  # type: ignore[union-attr]
-    assert names == ["public"]
+    assert names == ["information_schema", "public"]
     (catalog,) = objects(conn, depth="db_schemas", db_schema_filter="pub%")
     assert [s["db_schema_name"] for s in catalog["catalog_db_schemas"]] == ["public"]  # type: ignore[union-attr]
 
@@ -228,3 +228,19 @@ def test_ingested_tables_survive_a_restart(tmp_path: object) -> None:
         flightsql.connect(server.uri, autocommit=True) as conn,
     ):
         assert query(conn, "SELECT count(*) AS n FROM kept")["n"].to_pylist() == [3]
+
+
+def test_cancel_stops_a_streaming_query_and_the_server_keeps_serving(
+    conn: flightsql.Connection,
+) -> None:
+    with conn.cursor() as cursor:
+        # A hundred million rows: far more than the client reads before cancelling.
+        cursor.execute("SELECT value FROM generate_series(1, 100000000)")
+        reader = cursor.fetch_record_batch()
+        first = reader.read_next_batch()
+        assert first.num_rows > 0
+        cursor.adbc_cancel()
+        # The Go driver reports the cancelled stream as an OSError.
+        with pytest.raises((Error, OSError), match=r"(?i)cancel"):
+            reader.read_all()
+    assert query(conn, "SELECT count(*) AS n FROM region")["n"].to_pylist() == [5]

@@ -37,6 +37,86 @@ class ScanBudgetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = None
 
 
+class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Resource governance: concurrency, waiting, time and memory per query."""
+
+    max_concurrent_queries: Annotated[
+        PositiveInt, msgspec.Meta(description="Queries planning or running at once.")
+    ] = 16
+    max_queued_queries: Annotated[
+        NonNegativeInt,
+        msgspec.Meta(description="Queries waiting for a slot before new ones are refused."),
+    ] = 64
+    admission_timeout_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="How long a query waits for a slot before it is refused."),
+    ] = 30.0
+    query_timeout_seconds: Annotated[
+        float | None,
+        msgspec.Meta(description="Stop a query's result stream after this long (unset: no limit)."),
+    ] = None
+    max_sql_bytes: Annotated[
+        PositiveInt, msgspec.Meta(description="Longest SQL text accepted.")
+    ] = 1_000_000
+    max_sql_operators: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description="Most operators in one statement (deeper expressions overflow the planner)."
+        ),
+    ] = 4_000
+    memory_limit_bytes: Annotated[
+        NonNegativeInt | None,
+        msgspec.Meta(
+            description="DataFusion memory pool shared by running queries; they spill beyond it."
+        ),
+    ] = None
+
+
+class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Who may connect. Without a users file, everyone connects anonymously."""
+
+    users_file: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="TOML users file (name, argon2 password_hash, role); enables logins."
+        ),
+    ] = None
+    allow_anonymous: Annotated[
+        bool, msgspec.Meta(description="With a users file, also accept calls without credentials.")
+    ] = False
+    token_ttl_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="How long a bearer token issued at login stays valid."),
+    ] = 3600.0
+    token_secret: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Secret signing bearer tokens (unset: random, tokens die with the process)."
+        ),
+    ] = None
+    max_failed_logins: Annotated[
+        PositiveInt, msgspec.Meta(description="Failed logins per user before logins are refused.")
+    ] = 5
+    lockout_seconds: Annotated[
+        float, msgspec.Meta(gt=0, description="Window over which failed logins are counted.")
+    ] = 60.0
+
+
+class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """TLS for the Flight port; a client CA makes it mutual TLS."""
+
+    cert_file: Annotated[
+        str | None, msgspec.Meta(description="PEM certificate chain (enables TLS).")
+    ] = None
+    key_file: Annotated[
+        str | None, msgspec.Meta(description="PEM private key of the certificate.")
+    ] = None
+    client_ca_file: Annotated[
+        str | None,
+        msgspec.Meta(description="PEM CA bundle; clients must present a certificate it signed."),
+    ] = None
+
+
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything `flightserver serve` is configured with."""
 
@@ -60,6 +140,13 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         float,
         msgspec.Meta(gt=0, description="How long a planned statement's ticket stays valid."),
     ] = 600.0
+    shutdown_grace_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="On SIGTERM/SIGINT, how long running queries get to stop."),
+    ] = 10.0
+    session_idle_seconds: Annotated[
+        float, msgspec.Meta(gt=0, description="A session unused this long is forgotten.")
+    ] = 3600.0
     log_level: Annotated[
         str, msgspec.Meta(description="Log level: DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO"
@@ -84,6 +171,9 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         msgspec.Meta(description="How many finished queries the status page remembers."),
     ] = 200
     scan_budget: ScanBudgetConfig = msgspec.field(default_factory=ScanBudgetConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
 
 
 class ConfigError(ValueError):

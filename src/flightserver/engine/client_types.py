@@ -1,8 +1,9 @@
 """Result types every client reads.
 
 DataFusion produces view types (Utf8View, BinaryView, ListView) for speed; the
-Arrow Flight SQL JDBC driver 18.x cannot read them. Results are cast to their
-classic equivalents at the server, as the last projection of the query.
+Arrow Flight SQL JDBC driver 18.x cannot read them, and JDBC has no unsigned
+integers, and it misreads timestamps in named zones. Results are cast to types
+both drivers read correctly, as the last projection of the query.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from datafusion import DataFrame, col
 _VIEW_TO_CLASSIC: dict[pa.DataType, pa.DataType] = {
     pa.string_view(): pa.utf8(),
     pa.binary_view(): pa.binary(),
+    # JDBC has no unsigned integers: the JDBC driver reads uint8 255 as -1.
+    # Each unsigned type goes out as the signed type that holds all its values.
+    pa.uint8(): pa.int16(),
+    pa.uint16(): pa.int32(),
+    pa.uint32(): pa.int64(),
+    pa.uint64(): pa.decimal128(20, 0),
 }
 
 
@@ -21,6 +28,10 @@ def client_type(data_type: pa.DataType) -> pa.DataType:
     classic = _VIEW_TO_CLASSIC.get(data_type)
     if classic is not None:
         return classic
+    if isinstance(data_type, pa.TimestampType) and data_type.tz not in (None, "UTC"):
+        # Same instants, labelled UTC: the JDBC driver 18.x shifts named zones
+        # (Europe/Berlin) by their offset a second time.
+        return pa.timestamp(data_type.unit, "UTC")
     if isinstance(data_type, pa.ListViewType | pa.ListType):
         return pa.list_(_client_field(data_type.value_field))
     if isinstance(data_type, pa.LargeListViewType | pa.LargeListType):

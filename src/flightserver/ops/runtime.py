@@ -51,9 +51,15 @@ class Operations:
             self.health.set_serving(True)
         log.info("ready")
 
-    def stop(self) -> None:
+    def stopping(self) -> None:
+        """Shutdown began: report not ready, so balancers drain this server."""
         self.state.ready = False
         metrics.READY.set(0)
+        if self.health is not None:
+            self.health.set_serving(False)
+
+    def stop(self) -> None:
+        self.stopping()
         if self.health is not None:
             self.health.stop()
         if self.http is not None:

@@ -51,20 +51,33 @@ def catalogs(ctx: SessionContext) -> pa.Table:
     return pa.Table.from_pydict({"catalog_name": names}, schema=schemas.CATALOGS)
 
 
+# JDBC tools filter getTables by the JDBC names; DataFusion says "BASE TABLE".
+_TABLE_TYPES = {"BASE TABLE": "TABLE", "VIEW": "VIEW", "LOCAL TEMPORARY": "LOCAL TEMPORARY"}
+
+
+def _catalog_rows(ctx: SessionContext, sql_text: str) -> list[tuple[str, ...]]:
+    table = ctx.sql(sql_text).to_arrow_table()
+    return list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
+
+
 def _schemas_of(
     ctx: SessionContext, catalog_filter: str | None, schema_pattern: str | None
 ) -> list[tuple[str, str]]:
-    matches = like_matcher(schema_pattern)
-    found: list[tuple[str, str]] = []
-    for catalog in sorted(ctx.catalog_names()):
-        if catalog_filter is not None and catalog != catalog_filter:
-            continue
-        found.extend(
-            (catalog, schema)
-            for schema in sorted(ctx.catalog(catalog).schema_names())
-            if matches(schema)
+    """(catalog, schema) pairs, information_schema included, as SQL sees them."""
+    pairs = set(
+        _catalog_rows(ctx, "SELECT catalog_name, schema_name FROM information_schema.schemata")
+    )
+    pairs |= set(
+        _catalog_rows(
+            ctx, "SELECT DISTINCT table_catalog, table_schema FROM information_schema.tables"
         )
-    return found
+    )
+    matches = like_matcher(schema_pattern)
+    return sorted(
+        (str(catalog), str(schema))
+        for catalog, schema in pairs
+        if (catalog_filter is None or catalog == catalog_filter) and matches(str(schema))
+    )
 
 
 def db_schemas(ctx: SessionContext, command: sql.CommandGetDbSchemas) -> pa.Table:
@@ -77,28 +90,24 @@ def db_schemas(ctx: SessionContext, command: sql.CommandGetDbSchemas) -> pa.Tabl
     )
 
 
-def _table_type(ctx: SessionContext, catalog: str, schema: str, table: str) -> str:
-    kind = ctx.catalog(catalog).schema(schema).table(table).kind
-    return {"physical": "BASE TABLE", "view": "VIEW", "temporary": "LOCAL TEMPORARY"}.get(
-        str(kind).lower(), "BASE TABLE"
-    )
-
-
 def tables(ctx: SessionContext, command: sql.CommandGetTables) -> pa.Table:
-    schema_list = _schemas_of(
-        ctx, _optional(command, "catalog"), _optional(command, "db_schema_filter_pattern")
-    )
+    catalog_filter = _optional(command, "catalog")
+    schema_matches = like_matcher(_optional(command, "db_schema_filter_pattern"))
     table_matches = like_matcher(_optional(command, "table_name_filter_pattern"))
     wanted_types = set(command.table_types)
-    rows: list[tuple[str, str, str, str]] = []
-    for catalog, schema in schema_list:
-        for table in sorted(ctx.catalog(catalog).schema(schema).table_names()):
-            if not table_matches(table):
-                continue
-            table_type = _table_type(ctx, catalog, schema, table)
-            if wanted_types and table_type not in wanted_types:
-                continue
-            rows.append((catalog, schema, table, table_type))
+    listed = _catalog_rows(
+        ctx,
+        "SELECT table_catalog, table_schema, table_name, table_type FROM information_schema.tables",
+    )
+    rows = sorted(
+        (str(catalog), str(schema), str(table), _TABLE_TYPES.get(str(kind), str(kind)))
+        for catalog, schema, table, kind in listed
+        if (catalog_filter is None or catalog == catalog_filter)
+        and schema_matches(str(schema))
+        and table_matches(str(table))
+    )
+    if wanted_types:
+        rows = [row for row in rows if row[3] in wanted_types]
     columns: dict[str, list[str] | list[bytes]] = {
         name: [row[index] for row in rows] for index, name in enumerate(schemas.TABLES.names)
     }
@@ -113,7 +122,7 @@ def tables(ctx: SessionContext, command: sql.CommandGetTables) -> pa.Table:
 
 def _described_schema(ctx: SessionContext, catalog: str, schema: str, table: str) -> pa.Schema:
     """The table's schema as queries return it, each field described for JDBC getColumns."""
-    arrow_schema = ctx.catalog(catalog).schema(schema).table(table).schema
+    arrow_schema = ctx.table(".".join(f'"{part}"' for part in (catalog, schema, table))).schema()
     fields: list[pa.Field] = []
     for field in arrow_schema:
         data_type = client_type(field.type)
@@ -139,7 +148,7 @@ def _described_schema(ctx: SessionContext, catalog: str, schema: str, table: str
 
 def table_types(ctx: SessionContext) -> pa.Table:
     return pa.Table.from_pydict(
-        {"table_type": ["BASE TABLE", "LOCAL TEMPORARY", "VIEW"]}, schema=schemas.TABLE_TYPES
+        {"table_type": sorted(_TABLE_TYPES.values())}, schema=schemas.TABLE_TYPES
     )
 
 

@@ -61,7 +61,11 @@ class FlightSqlServer(flight.FlightServerBase):
         self.engine = engine
         self.statements = StatementService(engine)
         self.sessions = SessionRegistry(
-            engine.ctx, engine.session_context, DEFAULT_CATALOG, DEFAULT_SCHEMA
+            engine.ctx,
+            engine.session_context,
+            DEFAULT_CATALOG,
+            DEFAULT_SCHEMA,
+            engine.config.session_idle_seconds,
         )
         functions = engine.ctx.sql("SELECT routine_name FROM information_schema.routines")
         self.sql_info = server_sql_info(

@@ -15,6 +15,7 @@ import pyarrow as pa
 from datafusion import SessionContext
 from pyarrow import flight
 
+from flightserver.engine.admission import Deadline
 from flightserver.engine.parameters import parameter_values
 from flightserver.engine.session import Engine
 from flightserver.engine.statements import (
@@ -25,10 +26,10 @@ from flightserver.engine.statements import (
     StatementResult,
     adhoc,
 )
-from flightserver.engine.streaming import stream_dataframe
+from flightserver.engine.streaming import StreamControls, stream_dataframe
 from flightserver.ops.queries import QueryRecord, QueryStatus, QueryTracker
 from flightserver.protocol import commands
-from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_flight_error
+from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_stream_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.protocol.handles import HandleRegistry
@@ -84,7 +85,8 @@ class StatementService:
         query = self.queries.start(statement.sql or "(Substrait plan)")
         with self.queries.planning(query):
             try:
-                result = self.engine.execute(ctx, statement, values)
+                with self.engine.admission.slot():
+                    result = self.engine.execute(ctx, statement, values)
             except Exception as exc:
                 raise engine_error(exc) from exc
         if isinstance(result, CompletedResult):
@@ -138,10 +140,26 @@ class StatementService:
             raise Cancelled("the query was cancelled")
         if isinstance(result, CompletedResult):
             return flight.RecordBatchStream(result.table)
+        handle = ticket.statement_handle
+        controls = StreamControls(
+            planned.cancelled,
+            Deadline(self.engine.config.limits.query_timeout_seconds),
+            self.engine.admission,
+            # A streamed result is read once; forget its plan right away.
+            on_end=lambda: self.results.discard(handle),
+        )
         with self.queries.planning(planned.query):
-            reader = stream_dataframe(result.df, result.schema, _stream_error, planned.cancelled)
+            try:
+                reader = stream_dataframe(result.df, result.schema, to_stream_error, controls)
+            except Exception as exc:
+                raise engine_error(exc) from exc
         tracked = self.queries.track_stream(planned.query, reader, planned.cancelled)
         return flight.RecordBatchStream(tracked)
+
+    def cancel_all(self) -> None:
+        """Cancels every planned or streaming query (at shutdown)."""
+        for planned in self.results.values():
+            planned.cancelled.set()
 
     def cancel(self, info: flight.FlightInfo) -> int:
         """Cancels the statements of `info`'s endpoints; returns a CancelStatus."""
@@ -260,7 +278,3 @@ def _read_parameters(
                 f"which does not convert to {target.type}: {exc}"
             ) from exc
     return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def _stream_error(exc: Exception) -> Exception:
-    return to_flight_error(engine_error(exc))
