@@ -22,11 +22,16 @@ class ServerProcess:
 
     @classmethod
     def start(
-        cls, args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 60.0
+        cls,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        timeout: float = 60.0,
+        command: Sequence[str] = (sys.executable, "-m", "flightserver", "serve"),
     ) -> ServerProcess:
-        """Starts `flightserver serve --port 0 ARGS` and waits until it listens."""
+        """Starts `COMMAND --port 0 ARGS` (COMMAND: `flightserver serve`) and waits
+        until it listens."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "flightserver", "serve", "--port", "0", *args],
+            [*command, "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -53,6 +58,13 @@ class ServerProcess:
     @property
     def log(self) -> str:
         return "".join(self.output)
+
+    def announced(self, what: str) -> str:
+        """The address a startup line `flightserver WHAT on ADDRESS` announced."""
+        match = re.search(rf"^flightserver {re.escape(what)} on (\S+)$", self.log, re.MULTILINE)
+        if match is None:
+            raise AssertionError(f"the server announced no {what} address:\n{self.log}")
+        return match.group(1)
 
     @property
     def port(self) -> int:

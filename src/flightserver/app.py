@@ -17,6 +17,8 @@ from flightserver.auth.tokens import TokenIssuer
 from flightserver.auth.users import load_users
 from flightserver.config import ServerConfig
 from flightserver.engine.session import Engine
+from flightserver.ops.rpc import MIDDLEWARE_KEY as OPS_MIDDLEWARE
+from flightserver.ops.rpc import RpcMetricsFactory
 from flightserver.protocol.server import FlightSqlServer
 
 
@@ -24,6 +26,9 @@ def build_server(config: ServerConfig, engine: Engine) -> FlightSqlServer:
     tls = config.tls
     scheme = "grpc+tls" if tls.cert_file else "grpc"
     options: dict[str, Any] = {}
+    # Per-RPC metrics and log lines (ops).
+    middleware: dict[str, Any] = {OPS_MIDDLEWARE: RpcMetricsFactory()}
+    options["middleware"] = middleware
     if tls.cert_file:
         if not tls.key_file:
             raise ValueError("tls.cert_file needs tls.key_file")
@@ -36,12 +41,10 @@ def build_server(config: ServerConfig, engine: Engine) -> FlightSqlServer:
     auth = config.auth
     if auth.users_file:
         options["auth_handler"] = PassThroughAuthHandler()
-        options["middleware"] = {
-            AUTH_MIDDLEWARE: AuthMiddlewareFactory(
-                load_users(Path(auth.users_file)),
-                TokenIssuer(auth.token_ttl_seconds, auth.token_secret),
-                LoginThrottle(auth.max_failed_logins, auth.lockout_seconds),
-                allow_anonymous=auth.allow_anonymous,
-            )
-        }
+        middleware[AUTH_MIDDLEWARE] = AuthMiddlewareFactory(
+            load_users(Path(auth.users_file)),
+            TokenIssuer(auth.token_ttl_seconds, auth.token_secret),
+            LoginThrottle(auth.max_failed_logins, auth.lockout_seconds),
+            allow_anonymous=auth.allow_anonymous,
+        )
     return FlightSqlServer(f"{scheme}://{config.host}:{config.port}", engine, **options)

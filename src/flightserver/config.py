@@ -15,9 +15,12 @@ from typing import Annotated, Any
 
 import msgspec
 
+from flightserver.ops.logs import LogFormat
+
 ENV_PREFIX = "FLIGHTSERVER_"
 
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
 
@@ -147,6 +150,26 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     log_level: Annotated[
         str, msgspec.Meta(description="Log level: DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO"
+    log_format: Annotated[
+        LogFormat, msgspec.Meta(description="Log line format: text, or json (one object a line).")
+    ] = LogFormat.TEXT
+    health_port: Annotated[
+        Port | None,
+        msgspec.Meta(
+            description="Port of the gRPC health checking service (unset: off; 0: a free one)."
+        ),
+    ] = None
+    http_port: Annotated[
+        Port | None,
+        msgspec.Meta(
+            description="Port of the HTTP metrics, readiness and status page (unset: off; "
+            "0: a free one)."
+        ),
+    ] = None
+    query_history_size: Annotated[
+        PositiveInt,
+        msgspec.Meta(description="How many finished queries the status page remembers."),
+    ] = 200
     scan_budget: ScanBudgetConfig = msgspec.field(default_factory=ScanBudgetConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)

@@ -28,6 +28,7 @@ from flightserver.engine.statements import (
     adhoc,
 )
 from flightserver.engine.streaming import StreamControls, stream_dataframe
+from flightserver.ops.queries import QueryRecord, QueryStatus, QueryTracker
 from flightserver.protocol import commands
 from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_stream_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
@@ -40,8 +41,18 @@ class PlannedResult:
     """A statement's result waiting for (or being read by) DoGet."""
 
     result: StatementResult
+    query: QueryRecord
     cancelled: threading.Event = field(default_factory=threading.Event)
     trace: StatementTrace | None = None  # records the query's artifact when it ends
+
+
+@dataclass(frozen=True)
+class Run:
+    """A statement that ran (or was planned to stream), with what observes it."""
+
+    result: StatementResult
+    query: QueryRecord  # operations: history, metrics, the query id in logs
+    trace: StatementTrace  # its artifact
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,8 @@ class StatementService:
         self.engine = engine
         self.results: HandleRegistry[PlannedResult] = HandleRegistry("statement", ttl)
         self.prepared: HandleRegistry[Prepared] = HandleRegistry("prepared statement", ttl)
+        # Ops hook: every statement run is tracked (history, metrics, query id in logs).
+        self.queries = QueryTracker(engine.config.query_history_size)
 
     # -- executing -----------------------------------------------------------
 
@@ -78,32 +91,26 @@ class StatementService:
         ctx: SessionContext,
         statement: PreparedStatement,
         parameters: pa.RecordBatch | None = None,
-    ) -> StatementResult:
-        return self._run_traced(ctx, statement, parameters)[0]
-
-    def _run_traced(
-        self,
-        ctx: SessionContext,
-        statement: PreparedStatement,
-        parameters: pa.RecordBatch | None = None,
-    ) -> tuple[StatementResult, StatementTrace]:
+    ) -> Run:
         values = parameter_values(parameters, 0) if parameters is not None else None
+        query = self.queries.start(statement.sql or "(Substrait plan)")
         trace = StatementTrace(self.engine.artifacts, statement)
-        try:
-            with self.engine.admission.slot():
-                result = self.engine.execute(ctx, statement, values)
-        except Exception as exc:
-            trace.failed(exc)
-            raise engine_error(exc) from exc
+        with self.queries.planning(query):
+            try:
+                with self.engine.admission.slot():
+                    result = self.engine.execute(ctx, statement, values)
+            except Exception as exc:
+                trace.failed(exc)
+                raise engine_error(exc) from exc
         trace.planned_result(result)
-        return result, trace
+        if isinstance(result, CompletedResult):
+            self.queries.finish(query, QueryStatus.OK, rows=result.record_count)
+        return Run(result, query, trace)
 
-    def _info(
-        self, traced: tuple[StatementResult, StatementTrace], descriptor: flight.FlightDescriptor
-    ) -> flight.FlightInfo:
-        result, trace = traced
+    def _info(self, run: Run, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
+        result = run.result
         schema = result.schema if isinstance(result, QueryResult) else result.table.schema
-        handle = self.results.add(PlannedResult(result, trace=trace))
+        handle = self.results.add(PlannedResult(result, run.query, trace=run.trace))
         ticket = commands.pack(sql.TicketStatementQuery(statement_handle=handle))
         return single_endpoint_info(schema, descriptor, ticket)
 
@@ -113,7 +120,7 @@ class StatementService:
         command: sql.CommandStatementQuery,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
-        return self._info(self._run_traced(ctx, adhoc(command.query)), descriptor)
+        return self._info(self._run(ctx, adhoc(command.query)), descriptor)
 
     def info_prepared(
         self,
@@ -127,7 +134,7 @@ class StatementService:
             raise InvalidRequest(
                 f"a query takes one row of parameters; {parameters.num_rows} rows are bound"
             )
-        return self._info(self._run_traced(ctx, prepared.statement, parameters), descriptor)
+        return self._info(self._run(ctx, prepared.statement, parameters), descriptor)
 
     def info_substrait(
         self,
@@ -136,7 +143,7 @@ class StatementService:
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
         statement = self._prepare_substrait(ctx, command.plan.plan)
-        return self._info(self._run_traced(ctx, statement), descriptor)
+        return self._info(self._run(ctx, statement), descriptor)
 
     def stream(self, ticket: sql.TicketStatementQuery) -> flight.FlightDataStream:
         planned = self.results.get(ticket.statement_handle)
@@ -153,13 +160,15 @@ class StatementService:
             # A streamed result is read once; forget its plan right away.
             on_end=lambda: self.results.discard(handle),
         )
-        try:
-            reader = stream_dataframe(result.df, result.schema, to_stream_error, controls)
-        except Exception as exc:
-            raise engine_error(exc) from exc
+        with self.queries.planning(planned.query):
+            try:
+                reader = stream_dataframe(result.df, result.schema, to_stream_error, controls)
+            except Exception as exc:
+                raise engine_error(exc) from exc
         if planned.trace is not None:
             reader = planned.trace.observe(reader)
-        return flight.RecordBatchStream(reader)
+        tracked = self.queries.track_stream(planned.query, reader, planned.cancelled)
+        return flight.RecordBatchStream(tracked)
 
     def cancel_all(self) -> None:
         """Cancels every planned or streaming query (at shutdown)."""
@@ -172,7 +181,9 @@ class StatementService:
         for endpoint in info.endpoints:
             ticket = commands.unpack(endpoint.ticket.ticket)
             if isinstance(ticket, sql.TicketStatementQuery):
-                self.results.get(ticket.statement_handle).cancelled.set()
+                planned = self.results.get(ticket.statement_handle)
+                planned.cancelled.set()
+                self.queries.finish(planned.query, QueryStatus.CANCELLED)
                 cancelled = True
         if not cancelled:
             raise InvalidRequest("the FlightInfo names no cancellable statement")
@@ -215,9 +226,10 @@ class StatementService:
             prepared_statement_handle=handle
         ).SerializeToString()
 
-    @staticmethod
-    def _update_count(result: StatementResult) -> int:
+    def _update_count(self, run: Run) -> int:
+        result = run.result
         if isinstance(result, QueryResult):
+            self.queries.finish(run.query, QueryStatus.ERROR, "a query sent as an update")
             raise InvalidRequest("the statement is a query and returns rows; execute it as a query")
         return result.record_count
 
@@ -227,6 +239,7 @@ class StatementService:
         try:
             return self.engine.prepare_substrait(ctx, plan)
         except Exception as exc:
+            self.queries.rejected("(Substrait plan)", str(exc))
             raise engine_error(exc) from exc
 
     def create_prepared(
@@ -237,6 +250,7 @@ class StatementService:
         except Exception as exc:
             # Clients (ADBC) prepare every statement: record the ones refused here.
             StatementTrace(self.engine.artifacts, adhoc(request.query)).failed(exc)
+            self.queries.rejected(request.query, str(exc))
             raise engine_error(exc) from exc
         return self._created(statement)
 

@@ -1,0 +1,66 @@
+"""A minimal Flight SQL client over pyarrow.flight, for the operator commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import msgspec
+import pyarrow as pa
+from pyarrow import flight
+
+from flightserver.protocol import commands
+from flightserver.protocol.generated import flight_sql_pb2 as sql
+
+
+class ClientError(Exception):
+    """The server could not be reached or refused the request."""
+
+
+# What pyarrow.flight raises for a failed call: Flight errors, and Arrow errors
+# for the statuses Flight has no class of its own for (INVALID_ARGUMENT, ...).
+_CALL_ERRORS = (flight.FlightError, pa.ArrowException)
+
+
+def connect(uri: str) -> flight.FlightClient:
+    try:
+        return flight.FlightClient(uri)
+    except _CALL_ERRORS as exc:
+        raise ClientError(f"cannot connect to {uri}: {exc}") from exc
+
+
+def query_batches(
+    client: flight.FlightClient, statement: str, timeout: float | None = None
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Plans `statement`; returns its schema and its batches, streamed as they arrive."""
+    options = flight.FlightCallOptions(timeout=timeout)
+    command = commands.pack(sql.CommandStatementQuery(query=statement))
+    try:
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
+    except _CALL_ERRORS as exc:
+        raise ClientError(str(exc)) from exc
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for endpoint in info.endpoints:
+            try:
+                reader = client.do_get(endpoint.ticket, options)
+                for chunk in reader:
+                    if chunk.data is not None:  # metadata-only messages carry no batch
+                        yield chunk.data
+            except _CALL_ERRORS as exc:
+                raise ClientError(str(exc)) from exc
+
+    return info.schema, batches()
+
+
+def action_json(
+    client: flight.FlightClient, name: str, timeout: float | None = None
+) -> dict[str, object]:
+    """Runs the custom action `name` (empty body) and decodes its one JSON result."""
+    options = flight.FlightCallOptions(timeout=timeout)
+    try:
+        results = list(client.do_action(flight.Action(name, b""), options))
+    except _CALL_ERRORS as exc:
+        raise ClientError(str(exc)) from exc
+    if len(results) != 1:
+        raise ClientError(f"action {name} returned {len(results)} results, expected 1")
+    return msgspec.json.decode(results[0].body.to_pybytes(), type=dict[str, object])
