@@ -23,6 +23,8 @@ def _amount(summary: Summary | None, unit: str) -> str:
     if summary is None:
         return ""
     scale, shown = _UNIT_SCALE.get(unit, (1.0, unit))
+    if unit == "s" and summary.median >= 1.0:
+        scale, shown = 1.0, "s"
     return (
         f"{summary.min * scale:.3g} / {summary.median * scale:.3g} / "
         f"{summary.max * scale:.3g} {shown}"
@@ -106,7 +108,8 @@ def markdown(result: RunResult, chart_name: str) -> str:
         f"{machine.cpus} cores, {machine.memory_gib:.0f} GiB, {machine.platform}, "
         f"Python {machine.python}; {versions}.",
         "",
-        "Ratios are the server's cost over the limit's (1.00x: as fast as the limit).",
+        "Ratios are the measured cost over the limit's (1.00x: as fast as the limit; "
+        "larger: slower).",
         "",
         *_markdown_table(HEADER, figure_rows(result)),
         "",
