@@ -12,9 +12,10 @@ from datafusion import DataFrame, SessionContext
 from flightserver.catalog.definitions import read_definition, resolve_location
 from flightserver.catalog.loader import load_catalog
 from flightserver.config import ServerConfig
+from flightserver.engine.admission import Admission, Deadline
 from flightserver.engine.client_types import with_client_types
 from flightserver.engine.session import session_config
-from flightserver.engine.streaming import stream_dataframe
+from flightserver.engine.streaming import StreamControls, stream_dataframe
 
 
 def datafusion_context(catalog_dir: Path, target_partitions: int | None = None) -> SessionContext:
@@ -36,7 +37,8 @@ def client_dataframe(ctx: SessionContext, query: str) -> DataFrame:
 
 def stream_reader(df: DataFrame) -> pa.RecordBatchReader:
     """The server's own streaming path (execute_stream, partitions merged inside DataFusion)."""
-    return stream_dataframe(df, df.schema(), _unchanged, threading.Event())
+    controls = StreamControls(threading.Event(), Deadline(None), Admission(1024, 0, 1.0))
+    return stream_dataframe(df, df.schema(), _unchanged, controls)
 
 
 def _unchanged(exc: Exception) -> Exception:

@@ -7,7 +7,10 @@ also readable from an environment variable; a TOML file gives the rest.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,10 @@ def serve(config_path: Path | None, **overrides: str | None) -> None:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # DataFusion's threads recurse through deep plans; give them room (the
+    # statement size limits keep expressions well within it). Set before the
+    # engine starts any thread.
+    os.environ.setdefault("RUST_MIN_STACK", str(64 * 1024 * 1024))
     # Imported here so `--help` works without loading the engine.
     from flightserver.app import build_server
     from flightserver.engine.session import Engine
@@ -83,8 +90,28 @@ def serve(config_path: Path | None, **overrides: str | None) -> None:
         loaded,
         len(engine.failed_tables),
     )
+    stop = stop_on_signals()
     # The line tests and scripts wait for: the port is bound and serving.
     print(f"flightserver listening on {scheme}://{config.host}:{server.port}", flush=True)
-    server.serve()  # returns on SIGINT/SIGTERM: pyarrow installs the handlers
+    while not stop.wait(1.0):
+        pass
+    log.info("shutting down: refusing new calls, cancelling running queries")
+    server.statements.cancel_all()
+    # pyarrow's shutdown waits for every running call; give them a deadline.
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    stopper.start()
+    stopper.join(config.shutdown_grace_seconds)
+    if stopper.is_alive():
+        log.warning("calls still running after %g s; exiting anyway", config.shutdown_grace_seconds)
+        logging.shutdown()
+        os._exit(1)
     log.info("stopped")
     sys.exit(0)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT."""
+    received = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: received.set())
+    return received

@@ -34,6 +34,41 @@ class ScanBudgetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = None
 
 
+class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Resource governance: concurrency, waiting, time and memory per query."""
+
+    max_concurrent_queries: Annotated[
+        PositiveInt, msgspec.Meta(description="Queries planning or running at once.")
+    ] = 16
+    max_queued_queries: Annotated[
+        NonNegativeInt,
+        msgspec.Meta(description="Queries waiting for a slot before new ones are refused."),
+    ] = 64
+    admission_timeout_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="How long a query waits for a slot before it is refused."),
+    ] = 30.0
+    query_timeout_seconds: Annotated[
+        float | None,
+        msgspec.Meta(description="Stop a query's result stream after this long (unset: no limit)."),
+    ] = None
+    max_sql_bytes: Annotated[
+        PositiveInt, msgspec.Meta(description="Longest SQL text accepted.")
+    ] = 1_000_000
+    max_sql_operators: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description="Most operators in one statement (deeper expressions overflow the planner)."
+        ),
+    ] = 4_000
+    memory_limit_bytes: Annotated[
+        NonNegativeInt | None,
+        msgspec.Meta(
+            description="DataFusion memory pool shared by running queries; they spill beyond it."
+        ),
+    ] = None
+
+
 class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Who may connect. Without a users file, everyone connects anonymously."""
 
@@ -102,10 +137,18 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         float,
         msgspec.Meta(gt=0, description="How long a planned statement's ticket stays valid."),
     ] = 600.0
+    shutdown_grace_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="On SIGTERM/SIGINT, how long running queries get to stop."),
+    ] = 10.0
+    session_idle_seconds: Annotated[
+        float, msgspec.Meta(gt=0, description="A session unused this long is forgotten.")
+    ] = 3600.0
     log_level: Annotated[
         str, msgspec.Meta(description="Log level: DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO"
     scan_budget: ScanBudgetConfig = msgspec.field(default_factory=ScanBudgetConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
 

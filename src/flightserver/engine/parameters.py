@@ -31,6 +31,19 @@ _SKIPPED = re.compile(
 )
 
 
+_OPERATOR = re.compile(r"\b(?:AND|OR)\b|[-+*/%<>=|&^]+", re.IGNORECASE)
+
+
+def code_outside_literals(sql: str) -> str:
+    """`sql` with string literals, quoted identifiers and comments blanked out."""
+    return _SKIPPED.sub(" ", sql)
+
+
+def operator_count(sql: str) -> int:
+    """How many operators `sql` applies: a bound on how deep its expressions nest."""
+    return len(_OPERATOR.findall(code_outside_literals(sql)))
+
+
 def number_question_marks(sql: str) -> str:
     """Rewrites each `?` parameter marker outside literals and comments as `$n`."""
     pieces: list[str] = []
@@ -73,8 +86,7 @@ _CALL_LIKE = {"RexType.Alias", "RexType.Call"}
 
 def parameter_schema(df: DataFrame) -> pa.Schema:
     """One nullable field per placeholder ($1, $2, ...), typed as DataFusion inferred."""
-    found: dict[int, pa.DataType] = {}
-    _walk_plan(df.logical_plan(), found)
+    found = _placeholder_types(df.logical_plan())
     if not found:
         return pa.schema([])
     return pa.schema(
@@ -85,8 +97,24 @@ def parameter_schema(df: DataFrame) -> pa.Schema:
     )
 
 
-def _walk_plan(plan: Any, found: dict[int, pa.DataType]) -> None:
+def _placeholder_types(plan: Any) -> dict[int, pa.DataType]:
+    # Iterative: a BI tool's OR chain of thousands of terms nests that deep.
+    found: dict[int, pa.DataType] = {}
+    plans: list[Any] = [plan]
+    exprs: list[Any] = []
+    while plans or exprs:
+        if exprs:
+            _visit_expr(exprs.pop(), found, plans, exprs)
+            continue
+        current = plans.pop()
+        exprs.extend(_plan_exprs(current))
+        plans.extend(current.inputs())
+    return found
+
+
+def _plan_exprs(plan: Any) -> list[Any]:
     node = plan.to_variant()
+    exprs: list[Any] = []
     for accessor in _PLAN_EXPRESSIONS:
         method = getattr(node, accessor, None)
         if method is None:
@@ -95,10 +123,8 @@ def _walk_plan(plan: Any, found: dict[int, pa.DataType]) -> None:
             value = method()
         except Exception:  # accessor not meaningful for this node kind
             continue
-        for expr in _exprs(value):
-            _walk_expr(expr, found)
-    for child in plan.inputs():
-        _walk_plan(child, found)
+        exprs.extend(_exprs(value))
+    return exprs
 
 
 def _exprs(value: Any) -> list[Any]:
@@ -113,7 +139,9 @@ def _exprs(value: Any) -> list[Any]:
     return []
 
 
-def _walk_expr(expr: Any, found: dict[int, pa.DataType]) -> None:
+def _visit_expr(
+    expr: Any, found: dict[int, pa.DataType], plans: list[Any], exprs: list[Any]
+) -> None:
     kind = expr.variant_name()
     if kind == "Placeholder":
         placeholder = expr.to_variant()
@@ -129,13 +157,15 @@ def _walk_expr(expr: Any, found: dict[int, pa.DataType]) -> None:
     if kind in {"ScalarSubquery", "InSubquery", "Exists"}:
         variant = expr.to_variant()
         subquery = variant.subquery()
-        _walk_plan(subquery.subquery() if hasattr(subquery, "subquery") else subquery, found)
+        if hasattr(subquery, "to_variant"):  # a LogicalPlan
+            plans.append(subquery)
+        else:  # datafusion.expr.Subquery: its plan is reached through input() (55.x)
+            plans.extend(subquery.input())
         if kind == "InSubquery":
-            _walk_expr(variant.expr(), found)
+            exprs.append(variant.expr())
         return
     if str(expr.rex_type()) in _CALL_LIKE:
-        for operand in expr.rex_call_operands():
-            _walk_expr(operand, found)
+        exprs.extend(expr.rex_call_operands())
 
 
 def parameter_values(batch: pa.RecordBatch, row: int) -> dict[str, pa.Scalar]:

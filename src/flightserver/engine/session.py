@@ -7,13 +7,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
-from datafusion import SessionConfig, SessionContext
+from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
+from flightserver.artifacts.store import ArtifactStore
 from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
+from flightserver.engine.admission import Admission
 from flightserver.engine.native import Rulepack
+from flightserver.engine.parameters import operator_count
 from flightserver.engine.statements import PreparedStatement, StatementResult
 
 DEFAULT_CATALOG = "datafusion"
@@ -34,6 +37,17 @@ def session_config(config: ServerConfig) -> SessionConfig:
     return SessionConfig(settings)
 
 
+def runtime_config(config: ServerConfig) -> RuntimeEnvBuilder:
+    """Memory pool and spilling; without a limit, DataFusion's unbounded pool."""
+    runtime = RuntimeEnvBuilder().with_disk_manager_os()
+    limit = config.limits.memory_limit_bytes
+    return runtime if limit is None else runtime.with_fair_spill_pool(limit)
+
+
+class StatementTooLarge(ValueError):
+    """The statement is beyond the configured size or complexity limits."""
+
+
 class Engine:
     """Owns the shared context every query runs in, unless its session chose other defaults."""
 
@@ -43,14 +57,21 @@ class Engine:
             max_scan_rows=config.scan_budget.max_rows,
             max_scan_bytes=config.scan_budget.max_bytes,
         )
+        limits = config.limits
+        self.admission = Admission(
+            limits.max_concurrent_queries,
+            limits.max_queued_queries,
+            limits.admission_timeout_seconds,
+        )
         self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA)
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir))
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.state_dir)
+        self.artifacts = ArtifactStore(self.ctx, self.state_dir, DEFAULT_CATALOG)
 
     def _new_context(self, catalog: str, schema: str) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
-        ctx = SessionContext(settings)
+        ctx = SessionContext(settings, runtime_config(self.config))
         for rule in self.rulepack.rules():
             ctx.add_physical_optimizer_rule(rule)
         return ctx
@@ -66,8 +87,27 @@ class Engine:
     def failed_tables(self) -> list[TableStatus]:
         return [status for status in self.catalog if not status.loaded]
 
+    def check_size(self, sql: str) -> None:
+        """Refuses SQL too large, or nested too deeply, for DataFusion to plan safely.
+
+        DataFusion plans expressions recursively: an expression thousands of
+        operators deep overflows the thread's stack and kills the process.
+        """
+        limits = self.config.limits
+        if len(sql) > limits.max_sql_bytes:
+            raise StatementTooLarge(
+                f"SQL text of {len(sql)} characters exceeds {limits.max_sql_bytes}"
+            )
+        operators = operator_count(sql)
+        if operators > limits.max_sql_operators:
+            raise StatementTooLarge(
+                f"statement applies {operators} operators, "
+                f"more than the {limits.max_sql_operators} allowed"
+            )
+
     def prepare(self, ctx: SessionContext, sql: str) -> PreparedStatement:
         """Analyses `sql` without running it (for prepared statements)."""
+        self.check_size(sql)
         return statements.prepare(ctx, sql)
 
     def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
@@ -80,4 +120,5 @@ class Engine:
         parameters: Mapping[str, pa.Scalar] | None = None,
     ) -> StatementResult:
         """Runs `statement`: queries are planned to stream, everything else completes now."""
+        self.check_size(statement.sql)
         return statements.execute(ctx, statement, parameters)

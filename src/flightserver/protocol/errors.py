@@ -19,8 +19,9 @@ from typing import Any
 import pyarrow as pa
 from pyarrow import flight
 
+from flightserver.engine.admission import Overloaded
 from flightserver.engine.native import POLICY_ERROR_PREFIX
-from flightserver.engine.streaming import QueryCancelledError
+from flightserver.engine.streaming import QueryCancelledError, QueryTimedOutError
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,26 @@ class UnimplementedStatus(_ClientStatus, pa.ArrowNotImplementedError):
     pass
 
 
+class CancelledStatus(_ClientStatus, pa.ArrowCancelled):
+    pass
+
+
 class RequestError(Exception):
     """A request the server understood and refuses; the message goes to the client."""
 
     def to_flight(self) -> Exception:
+        """The exception a handler raises to answer with this error's status."""
         return InvalidArgumentStatus(str(self))
+
+    def to_stream(self) -> Exception:
+        """The exception to raise inside a result stream.
+
+        pyarrow gives an exception raised while a stream is read only an Arrow
+        status (INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, CANCELLED), never a
+        Flight one, so errors without such a status go out as INVALID_ARGUMENT.
+        """
+        status = self.to_flight()
+        return status if isinstance(status, _ClientStatus) else InvalidArgumentStatus(str(self))
 
 
 class InvalidRequest(RequestError):
@@ -77,21 +93,50 @@ class PermissionDenied(RequestError):
         return flight.FlightUnauthorizedError(str(self))
 
 
+class Unavailable(RequestError):
+    """The server is too busy right now; retrying later may succeed: UNAVAILABLE."""
+
+    def to_flight(self) -> Exception:
+        return flight.FlightUnavailableError(str(self))
+
+
+class TimedOut(RequestError):
+    """The request ran past its deadline: DEADLINE_EXCEEDED (CANCELLED mid-stream)."""
+
+    def to_flight(self) -> Exception:
+        return flight.FlightTimedOutError(str(self))
+
+    def to_stream(self) -> Exception:
+        return CancelledStatus(str(self))
+
+
 class Cancelled(RequestError):
     """The client cancelled the request: CANCELLED."""
 
     def to_flight(self) -> Exception:
         return flight.FlightCancelledError(str(self))
 
+    def to_stream(self) -> Exception:
+        return CancelledStatus(str(self))
+
 
 def engine_error(exc: Exception) -> RequestError:
     """Classifies an error raised by DataFusion while planning or running SQL."""
     if isinstance(exc, QueryCancelledError):
         return Cancelled(str(exc))
+    if isinstance(exc, QueryTimedOutError):
+        return TimedOut(str(exc))
+    if isinstance(exc, Overloaded):
+        return Unavailable(str(exc))
     message = str(exc)
     if POLICY_ERROR_PREFIX in message:
         return PermissionDenied(message)
     return InvalidRequest(message)
+
+
+def to_stream_error(exc: Exception) -> Exception:
+    """The exception to raise inside a result stream for an engine error."""
+    return engine_error(exc).to_stream()
 
 
 def to_flight_error(exc: Exception) -> Exception:

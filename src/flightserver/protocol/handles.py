@@ -36,15 +36,36 @@ class HandleRegistry(Generic[T]):
 
     def get(self, handle: bytes) -> T:
         """The entry for `handle`, its expiry renewed; NotFound if unknown or expired."""
+        value = self.find(handle)
+        if value is None:
+            raise NotFound(f"{self._kind} handle is unknown or has expired")
+        return value
+
+    def find(self, handle: bytes) -> T | None:
+        """The entry for `handle`, its expiry renewed; None if unknown or expired."""
         now = time.monotonic()
         with self._lock:
             self._expire(now)
             entry = self._entries.get(handle)
             if entry is None:
-                raise NotFound(f"{self._kind} handle is unknown or has expired")
+                return None
             self._entries[handle] = (entry[0], now + self._ttl)
             self._entries.move_to_end(handle)
             return entry[0]
+
+    def get_or_add(self, handle: bytes, make: Callable[[], T]) -> T:
+        """The entry for `handle` (a key chosen by the caller), created if missing."""
+        existing = self.find(handle)
+        if existing is not None:
+            return existing
+        with self._lock:
+            value = make()
+            self._entries[handle] = (value, time.monotonic() + self._ttl)
+            return value
+
+    def discard(self, handle: bytes) -> None:
+        with self._lock:
+            self._entries.pop(handle, None)
 
     def update(self, handle: bytes, change: Callable[[T], T]) -> T:
         """Replaces the entry for `handle` by `change(entry)`."""
@@ -60,6 +81,11 @@ class HandleRegistry(Generic[T]):
         with self._lock:
             if self._entries.pop(handle, None) is None:
                 raise NotFound(f"{self._kind} handle is unknown or has expired")
+
+    def values(self) -> list[T]:
+        """A snapshot of the live entries."""
+        with self._lock:
+            return [value for value, _ in self._entries.values()]
 
     def __len__(self) -> int:
         with self._lock:

@@ -61,7 +61,11 @@ class FlightSqlServer(flight.FlightServerBase):
         self.engine = engine
         self.statements = StatementService(engine)
         self.sessions = SessionRegistry(
-            engine.ctx, engine.session_context, DEFAULT_CATALOG, DEFAULT_SCHEMA
+            engine.ctx,
+            engine.session_context,
+            DEFAULT_CATALOG,
+            DEFAULT_SCHEMA,
+            engine.config.session_idle_seconds,
         )
         functions = engine.ctx.sql("SELECT routine_name FROM information_schema.routines")
         self.sql_info = server_sql_info(
@@ -254,7 +258,13 @@ class FlightSqlServer(flight.FlightServerBase):
 
     def _custom_action(self, action: CustomAction) -> ActionHandler:
         def handler(call: Call, body: bytes) -> list[bytes]:
-            return action.run(ActionContext(self.engine, call, self.sessions.context(call)), body)
+            context = ActionContext(
+                self.engine,
+                call,
+                self.sessions.context(call),
+                lambda handle: self.statements.prepared.get(handle).statement,
+            )
+            return action.run(context, body)
 
         return handler
 

@@ -1,8 +1,9 @@
 """Flight SQL sessions: a cookie names the session; its options live here.
 
 Clients that keep cookies (the JDBC driver does) get one session per
-connection: SetSessionOptions `catalog` / `schema` change the defaults that
-unqualified table names resolve against. A session that changed nothing runs
+connection, forgotten after `session_idle_seconds` without a call.
+SetSessionOptions `catalog` / `schema` change the defaults that unqualified
+table names resolve against. A session that changed nothing runs
 on the server's shared DataFusion context; one that did gets its own context
 sharing the same catalogs.
 """
@@ -10,7 +11,6 @@ sharing the same catalogs.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
@@ -20,6 +20,7 @@ from pyarrow import flight
 
 from flightserver.protocol.errors import InvalidRequest
 from flightserver.protocol.generated import flight_session_pb2 as fs
+from flightserver.protocol.handles import HandleRegistry
 
 COOKIE = "arrow_flight_session_id"
 MIDDLEWARE_KEY = "flightserver.session"
@@ -81,12 +82,12 @@ class SessionRegistry:
         make_context: ContextFactory,
         default_catalog: str,
         default_schema: str,
+        idle_seconds: float,
     ) -> None:
         self._shared = shared
         self._make_context = make_context
         self._defaults = (default_catalog, default_schema)
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
+        self._sessions: HandleRegistry[Session] = HandleRegistry("session", idle_seconds)
 
     def context(self, call: flight.ServerCallContext) -> SessionContext:
         """The DataFusion context this call's session runs in."""
@@ -97,17 +98,16 @@ class SessionRegistry:
         middleware = _middleware(call)
         if middleware is None:
             return None
-        with self._lock:
-            return self._sessions.get(middleware.session_id)
+        return self._sessions.find(middleware.session_id.encode())
 
     def _find_or_start(self, call: flight.ServerCallContext) -> Session:
         middleware = _middleware(call)
         if middleware is None:
             raise InvalidRequest("sessions need the session middleware")
-        with self._lock:
-            return self._sessions.setdefault(
-                middleware.session_id, Session(middleware.session_id, *self._defaults)
-            )
+        session_id = middleware.session_id
+        return self._sessions.get_or_add(
+            session_id.encode(), lambda: Session(session_id, *self._defaults)
+        )
 
     def set_options(
         self, call: flight.ServerCallContext, request: fs.SetSessionOptionsRequest
@@ -143,13 +143,11 @@ class SessionRegistry:
     def close(self, call: flight.ServerCallContext) -> bytes:
         middleware = _middleware(call)
         if middleware is not None:
-            with self._lock:
-                self._sessions.pop(middleware.session_id, None)
+            self._sessions.discard(middleware.session_id.encode())
         return fs.CloseSessionResult(status=fs.CloseSessionResult.CLOSED).SerializeToString()
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._sessions)
+        return len(self._sessions)
 
 
 def _middleware(call: flight.ServerCallContext) -> SessionMiddleware | None:

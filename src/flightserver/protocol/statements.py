@@ -15,6 +15,8 @@ import pyarrow as pa
 from datafusion import SessionContext
 from pyarrow import flight
 
+from flightserver.artifacts.recorder import StatementTrace
+from flightserver.engine.admission import Deadline
 from flightserver.engine.parameters import parameter_values
 from flightserver.engine.session import Engine
 from flightserver.engine.statements import (
@@ -25,9 +27,9 @@ from flightserver.engine.statements import (
     StatementResult,
     adhoc,
 )
-from flightserver.engine.streaming import stream_dataframe
+from flightserver.engine.streaming import StreamControls, stream_dataframe
 from flightserver.protocol import commands
-from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_flight_error
+from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_stream_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.protocol.handles import HandleRegistry
@@ -39,6 +41,7 @@ class PlannedResult:
 
     result: StatementResult
     cancelled: threading.Event = field(default_factory=threading.Event)
+    trace: StatementTrace | None = None  # records the query's artifact when it ends
 
 
 @dataclass(frozen=True)
@@ -76,17 +79,31 @@ class StatementService:
         statement: PreparedStatement,
         parameters: pa.RecordBatch | None = None,
     ) -> StatementResult:
+        return self._run_traced(ctx, statement, parameters)[0]
+
+    def _run_traced(
+        self,
+        ctx: SessionContext,
+        statement: PreparedStatement,
+        parameters: pa.RecordBatch | None = None,
+    ) -> tuple[StatementResult, StatementTrace]:
         values = parameter_values(parameters, 0) if parameters is not None else None
+        trace = StatementTrace(self.engine.artifacts, statement)
         try:
-            return self.engine.execute(ctx, statement, values)
+            with self.engine.admission.slot():
+                result = self.engine.execute(ctx, statement, values)
         except Exception as exc:
+            trace.failed(exc)
             raise engine_error(exc) from exc
+        trace.planned_result(result)
+        return result, trace
 
     def _info(
-        self, result: StatementResult, descriptor: flight.FlightDescriptor
+        self, traced: tuple[StatementResult, StatementTrace], descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
+        result, trace = traced
         schema = result.schema if isinstance(result, QueryResult) else result.table.schema
-        handle = self.results.add(PlannedResult(result))
+        handle = self.results.add(PlannedResult(result, trace=trace))
         ticket = commands.pack(sql.TicketStatementQuery(statement_handle=handle))
         return single_endpoint_info(schema, descriptor, ticket)
 
@@ -96,7 +113,7 @@ class StatementService:
         command: sql.CommandStatementQuery,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
-        return self._info(self._run(ctx, adhoc(command.query)), descriptor)
+        return self._info(self._run_traced(ctx, adhoc(command.query)), descriptor)
 
     def info_prepared(
         self,
@@ -110,7 +127,7 @@ class StatementService:
             raise InvalidRequest(
                 f"a query takes one row of parameters; {parameters.num_rows} rows are bound"
             )
-        return self._info(self._run(ctx, prepared.statement, parameters), descriptor)
+        return self._info(self._run_traced(ctx, prepared.statement, parameters), descriptor)
 
     def info_substrait(
         self,
@@ -119,7 +136,7 @@ class StatementService:
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
         statement = self._prepare_substrait(ctx, command.plan.plan)
-        return self._info(self._run(ctx, statement), descriptor)
+        return self._info(self._run_traced(ctx, statement), descriptor)
 
     def stream(self, ticket: sql.TicketStatementQuery) -> flight.FlightDataStream:
         planned = self.results.get(ticket.statement_handle)
@@ -128,8 +145,26 @@ class StatementService:
             raise Cancelled("the query was cancelled")
         if isinstance(result, CompletedResult):
             return flight.RecordBatchStream(result.table)
-        reader = stream_dataframe(result.df, result.schema, _stream_error, planned.cancelled)
+        handle = ticket.statement_handle
+        controls = StreamControls(
+            planned.cancelled,
+            Deadline(self.engine.config.limits.query_timeout_seconds),
+            self.engine.admission,
+            # A streamed result is read once; forget its plan right away.
+            on_end=lambda: self.results.discard(handle),
+        )
+        try:
+            reader = stream_dataframe(result.df, result.schema, to_stream_error, controls)
+        except Exception as exc:
+            raise engine_error(exc) from exc
+        if planned.trace is not None:
+            reader = planned.trace.observe(reader)
         return flight.RecordBatchStream(reader)
+
+    def cancel_all(self) -> None:
+        """Cancels every planned or streaming query (at shutdown)."""
+        for planned in self.results.values():
+            planned.cancelled.set()
 
     def cancel(self, info: flight.FlightInfo) -> int:
         """Cancels the statements of `info`'s endpoints; returns a CancelStatus."""
@@ -200,6 +235,8 @@ class StatementService:
         try:
             statement = self.engine.prepare(ctx, request.query)
         except Exception as exc:
+            # Clients (ADBC) prepare every statement: record the ones refused here.
+            StatementTrace(self.engine.artifacts, adhoc(request.query)).failed(exc)
             raise engine_error(exc) from exc
         return self._created(statement)
 
@@ -244,7 +281,3 @@ def _read_parameters(
                 f"which does not convert to {target.type}: {exc}"
             ) from exc
     return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def _stream_error(exc: Exception) -> Exception:
-    return to_flight_error(engine_error(exc))
