@@ -254,19 +254,33 @@ def _memory_markdown(details: dict[str, Any]) -> list[str]:
         return []
     rows = [
         [
+            label,
+            f"{measured['rss_at_start_mb']:.0f}",
             f"{run['result_mb']:.0f}",
             f"{run['rss_before_mb']:.0f}",
             f"{run['peak_rss_mb']:.0f}",
-            f"{run['peak_rss_mb'] - run['rss_before_mb']:.0f}",
+            f"{run['growth_mb']:.0f}",
         ]
-        for run in details["runs"]
+        for label, measured in (
+            ("none", details["unlimited"]),
+            (f"{details['memory_limit_mb']:.0f} MB", details["limited"]),
+        )
+        for run in measured["runs"]
+    ]
+    header = [
+        "memory limit",
+        "RSS at start MB",
+        "result MB",
+        "RSS before MB",
+        "peak RSS MB",
+        "growth MB",
     ]
     return [
         "## Memory while streaming",
         "",
-        f"Server RSS right after start: {details['rss_at_start_mb']:.0f} MB.",
+        f"Query: `{details['query']}`, read batch by batch and dropped by the client.",
         "",
-        *_markdown_table(["result MB", "RSS before MB", "peak RSS MB", "growth MB"], rows),
+        *_markdown_table(header, rows),
         "",
     ]
 
