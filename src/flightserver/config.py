@@ -21,16 +21,62 @@ NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
 
-class ScanBudgetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Upper bounds on what one query may scan, enforced by a Rust plan rule."""
+class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a client may do: enforced in Rust (`flightserver._native.Policy`).
 
-    max_rows: Annotated[
+    Python only encodes this Struct to JSON for the Rust decoder, which mirrors
+    these fields. The catalog and state directories are always allowed
+    locations; `allowed_locations` opens more.
+    """
+
+    allow_query: Annotated[
+        bool, msgspec.Meta(description="Allow queries: SELECT, VALUES, SHOW, DESCRIBE.")
+    ] = True
+    allow_explain: Annotated[
+        bool,
+        msgspec.Meta(description="Allow EXPLAIN [ANALYZE] (the explained statement is checked too)."),
+    ] = True
+    allow_ddl: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Allow DDL: CREATE [EXTERNAL] TABLE, CREATE VIEW, CREATE SCHEMA, DROP."
+        ),
+    ] = True
+    allow_dml: Annotated[
+        bool, msgspec.Meta(description="Allow DML: INSERT, UPDATE, DELETE, MERGE, TRUNCATE.")
+    ] = False
+    allow_copy: Annotated[bool, msgspec.Meta(description="Allow COPY ... TO.")] = False
+    allow_session: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Allow session statements: SET, RESET, transactions, PREPARE/EXECUTE."
+        ),
+    ] = False
+    allowed_locations: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Paths or URL prefixes where tables may be created and files written, "
+            "besides the catalog and state directories (TOML only)."
+        ),
+    ] = msgspec.field(default_factory=list)
+    allowed_schemes: Annotated[
+        list[str],
+        msgspec.Meta(description="URL schemes allowed anywhere, such as s3 (TOML only)."),
+    ] = msgspec.field(default_factory=list)
+    denied_functions: Annotated[
+        list[str], msgspec.Meta(description="Functions no query may call (TOML only).")
+    ] = msgspec.field(default_factory=list)
+    max_scan_rows: Annotated[
         NonNegativeInt | None,
         msgspec.Meta(description="Refuse queries estimated to scan more rows (unset: no limit)."),
     ] = None
-    max_bytes: Annotated[
+    max_scan_bytes: Annotated[
         NonNegativeInt | None,
         msgspec.Meta(description="Refuse queries estimated to scan more bytes (unset: no limit)."),
+    ] = None
+    max_result_rows: Annotated[
+        NonNegativeInt | None,
+        msgspec.Meta(description="Fail queries returning more rows (unset: no limit)."),
     ] = None
 
 
@@ -45,6 +91,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         str,
         msgspec.Meta(description="Folder holding the table definitions (catalog/tables/*.toml)."),
     ] = "catalog"
+    state_dir: Annotated[
+        str,
+        msgspec.Meta(description="Folder for the server's own files; COPY may write here."),
+    ] = "state"
     target_partitions: Annotated[
         PositiveInt | None,
         msgspec.Meta(description="DataFusion target partitions (unset: one per core)."),
@@ -56,7 +106,7 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     log_level: Annotated[
         str, msgspec.Meta(description="Log level: DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO"
-    scan_budget: ScanBudgetConfig = msgspec.field(default_factory=ScanBudgetConfig)
+    policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)
 
 
 class ConfigError(ValueError):
@@ -85,7 +135,7 @@ class ConfigOption:
 
 
 def config_options(struct: type[msgspec.Struct] = ServerConfig) -> Iterator[ConfigOption]:
-    """Yields every leaf option of a config Struct, nested Structs flattened."""
+    """Yields every leaf option of a config Struct, nested Structs flattened, lists left out."""
     info = msgspec.inspect.type_info(struct)
     assert isinstance(info, msgspec.inspect.StructType)
     yield from _leaf_options(info, ())
@@ -104,6 +154,8 @@ def _leaf_options(
         if isinstance(field_type, msgspec.inspect.Metadata):
             description = (field_type.extra_json_schema or {}).get("description", "")
             field_type = field_type.type
+        if isinstance(field_type, msgspec.inspect.ListType):
+            continue  # lists are set in the TOML file only
         yield ConfigOption(path, field_type, description)
 
 

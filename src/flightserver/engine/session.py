@@ -11,7 +11,8 @@ from datafusion import DataFrame, SessionConfig, SessionContext
 from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
 from flightserver.engine.client_types import with_client_types
-from flightserver.engine.native import Rulepack
+from flightserver.engine.native import Policy, Rulepack
+from flightserver.engine.policy import build_policy, sql_options
 
 
 def session_config(config: ServerConfig) -> SessionConfig:
@@ -24,6 +25,8 @@ def session_config(config: ServerConfig) -> SessionConfig:
         "datafusion.execution.target_partitions": str(
             config.target_partitions or os.cpu_count() or 1
         ),
+        # The policy parses requests as the engine does only with these.
+        **Policy.engine_settings(),
     }
     return SessionConfig(settings)
 
@@ -33,11 +36,11 @@ class Engine:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
+        Path(config.state_dir).mkdir(parents=True, exist_ok=True)
+        self.policy = build_policy(config)
+        self.sql_options = sql_options(self.policy)
         self.ctx = SessionContext(session_config(config))
-        self.rulepack = Rulepack(
-            max_scan_rows=config.scan_budget.max_rows,
-            max_scan_bytes=config.scan_budget.max_bytes,
-        )
+        self.rulepack = Rulepack(self.policy)
         for rule in self.rulepack.rules():
             self.ctx.add_physical_optimizer_rule(rule)
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir))
@@ -49,8 +52,10 @@ class Engine:
     def plan(self, query: str) -> tuple[DataFrame, pa.Schema]:
         """Plans `query` for a client: the DataFrame to run and the schema it yields.
 
-        DDL takes effect here, as DataFusion runs it eagerly.
+        DDL takes effect here, as DataFusion runs it eagerly, so the policy
+        checks the request first (raising PolicyViolation or SqlSyntaxError).
         """
-        df = self.ctx.sql(query)
+        self.policy.check_sql(query)
+        df = self.ctx.sql_with_options(query, self.sql_options)
         df = with_client_types(df, df.schema())
         return df, df.schema()
