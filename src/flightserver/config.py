@@ -24,16 +24,62 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
 
-class ScanBudgetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Upper bounds on what one query may scan, enforced by a Rust plan rule."""
+class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a client may do: enforced in Rust (`flightserver._native.Policy`).
 
-    max_rows: Annotated[
+    Python only encodes this Struct to JSON for the Rust decoder, which mirrors
+    these fields. The catalog and state directories are always allowed
+    locations; `allowed_locations` opens more.
+    """
+
+    allow_query: Annotated[
+        bool, msgspec.Meta(description="Allow queries: SELECT, VALUES, SHOW, DESCRIBE.")
+    ] = True
+    allow_explain: Annotated[
+        bool,
+        msgspec.Meta(description="Allow EXPLAIN [ANALYZE] (the explained statement is checked too)."),
+    ] = True
+    allow_ddl: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Allow DDL: CREATE [EXTERNAL] TABLE, CREATE VIEW, CREATE SCHEMA, DROP."
+        ),
+    ] = True
+    allow_dml: Annotated[
+        bool, msgspec.Meta(description="Allow DML: INSERT, UPDATE, DELETE, MERGE, TRUNCATE.")
+    ] = False
+    allow_copy: Annotated[bool, msgspec.Meta(description="Allow COPY ... TO.")] = False
+    allow_session: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Allow session statements: SET, RESET, transactions, PREPARE/EXECUTE."
+        ),
+    ] = False
+    allowed_locations: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Paths or URL prefixes where tables may be created and files written, "
+            "besides the catalog and state directories (TOML only)."
+        ),
+    ] = msgspec.field(default_factory=list)
+    allowed_schemes: Annotated[
+        list[str],
+        msgspec.Meta(description="URL schemes allowed anywhere, such as s3 (TOML only)."),
+    ] = msgspec.field(default_factory=list)
+    denied_functions: Annotated[
+        list[str], msgspec.Meta(description="Functions no query may call (TOML only).")
+    ] = msgspec.field(default_factory=list)
+    max_scan_rows: Annotated[
         NonNegativeInt | None,
         msgspec.Meta(description="Refuse queries estimated to scan more rows (unset: no limit)."),
     ] = None
-    max_bytes: Annotated[
+    max_scan_bytes: Annotated[
         NonNegativeInt | None,
         msgspec.Meta(description="Refuse queries estimated to scan more bytes (unset: no limit)."),
+    ] = None
+    max_result_rows: Annotated[
+        NonNegativeInt | None,
+        msgspec.Meta(description="Fail queries returning more rows (unset: no limit)."),
     ] = None
 
 
@@ -130,7 +176,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = "catalog"
     state_dir: Annotated[
         str,
-        msgspec.Meta(description="Folder for the server's own data: ingested tables, artifacts."),
+        msgspec.Meta(
+            description="Folder for the server's own data (ingested tables, artifacts); "
+            "COPY may write here."
+        ),
     ] = "state"
     target_partitions: Annotated[
         PositiveInt | None,
@@ -170,7 +219,7 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         PositiveInt,
         msgspec.Meta(description="How many finished queries the status page remembers."),
     ] = 200
-    scan_budget: ScanBudgetConfig = msgspec.field(default_factory=ScanBudgetConfig)
+    policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
@@ -202,7 +251,7 @@ class ConfigOption:
 
 
 def config_options(struct: type[msgspec.Struct] = ServerConfig) -> Iterator[ConfigOption]:
-    """Yields every leaf option of a config Struct, nested Structs flattened."""
+    """Yields every leaf option of a config Struct, nested Structs flattened, lists left out."""
     info = msgspec.inspect.type_info(struct)
     assert isinstance(info, msgspec.inspect.StructType)
     yield from _leaf_options(info, ())
@@ -221,6 +270,8 @@ def _leaf_options(
         if isinstance(field_type, msgspec.inspect.Metadata):
             description = (field_type.extra_json_schema or {}).get("description", "")
             field_type = field_type.type
+        if isinstance(field_type, msgspec.inspect.ListType):
+            continue  # lists are set in the TOML file only
         yield ConfigOption(path, field_type, description)
 
 

@@ -2,6 +2,7 @@
 //! providers. Nothing here knows about Python; `rust/python` exports it as
 //! DataFusion FFI capsules.
 
+pub mod policy;
 pub mod rulepack;
 pub mod scan_budget;
 

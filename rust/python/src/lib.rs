@@ -1,6 +1,7 @@
 //! `flightserver._native`: exports flightserver-core to Python as DataFusion
 //! FFI capsules. Only glue lives here; behaviour belongs in flightserver-core.
 
+mod policy;
 mod rulepack;
 
 use pyo3::prelude::*;
@@ -21,5 +22,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_class::<rulepack::Rulepack>()?;
     m.add_class::<rulepack::PhysicalRule>()?;
+    m.add_class::<policy::Policy>()?;
+    m.add(
+        "PolicyViolation",
+        m.py().get_type::<policy::PolicyViolation>(),
+    )?;
+    m.add(
+        "SqlSyntaxError",
+        m.py().get_type::<policy::SqlSyntaxError>(),
+    )?;
     Ok(())
 }

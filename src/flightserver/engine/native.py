@@ -30,6 +30,17 @@ def check_ffi_compatibility(wheel_version: str, ffi_major: int) -> None:
 check_ffi_compatibility(datafusion.__version__, _native.DATAFUSION_FFI_MAJOR)
 
 Rulepack = _native.Rulepack
+Policy = _native.Policy
+PolicyViolation = _native.PolicyViolation
+SqlSyntaxError = _native.SqlSyntaxError
 POLICY_ERROR_PREFIX = _native.POLICY_ERROR_PREFIX
 
-__all__ = ["POLICY_ERROR_PREFIX", "ExtensionVersionError", "Rulepack", "check_ffi_compatibility"]
+__all__ = [
+    "POLICY_ERROR_PREFIX",
+    "ExtensionVersionError",
+    "Policy",
+    "PolicyViolation",
+    "Rulepack",
+    "SqlSyntaxError",
+    "check_ffi_compatibility",
+]

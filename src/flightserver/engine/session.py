@@ -15,8 +15,9 @@ from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
 from flightserver.engine.admission import Admission
-from flightserver.engine.native import Rulepack
+from flightserver.engine.native import Policy, Rulepack
 from flightserver.engine.parameters import operator_count
+from flightserver.engine.policy import build_policy, sql_options
 from flightserver.engine.statements import PreparedStatement, StatementResult
 
 DEFAULT_CATALOG = "datafusion"
@@ -33,6 +34,8 @@ def session_config(config: ServerConfig) -> SessionConfig:
         "datafusion.execution.target_partitions": str(
             config.target_partitions or os.cpu_count() or 1
         ),
+        # The policy parses requests as the engine does only with these.
+        **Policy.engine_settings(),
     }
     return SessionConfig(settings)
 
@@ -53,10 +56,10 @@ class Engine:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.rulepack = Rulepack(
-            max_scan_rows=config.scan_budget.max_rows,
-            max_scan_bytes=config.scan_budget.max_bytes,
-        )
+        Path(config.state_dir).mkdir(parents=True, exist_ok=True)
+        self.policy = build_policy(config)
+        self.sql_options = sql_options(self.policy)
+        self.rulepack = Rulepack(self.policy)
         limits = config.limits
         self.admission = Admission(
             limits.max_concurrent_queries,
@@ -105,9 +108,15 @@ class Engine:
                 f"more than the {limits.max_sql_operators} allowed"
             )
 
+    def admit(self, sql: str) -> None:
+        """Checks `sql` before DataFusion sees it: its size, then the Rust policy
+        (DDL runs inside DataFusion's planning, so this is the last chance)."""
+        self.check_size(sql)
+        self.policy.check_sql(sql)
+
     def prepare(self, ctx: SessionContext, sql: str) -> PreparedStatement:
         """Analyses `sql` without running it (for prepared statements)."""
-        self.check_size(sql)
+        self.admit(sql)
         return statements.prepare(ctx, sql)
 
     def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
@@ -120,5 +129,6 @@ class Engine:
         parameters: Mapping[str, pa.Scalar] | None = None,
     ) -> StatementResult:
         """Runs `statement`: queries are planned to stream, everything else completes now."""
-        self.check_size(statement.sql)
-        return statements.execute(ctx, statement, parameters)
+        if statement.substrait is None:
+            self.admit(statement.sql)
+        return statements.execute(ctx, statement, parameters, self.sql_options)

@@ -121,13 +121,15 @@ def execute(
     ctx: SessionContext,
     statement: PreparedStatement,
     parameters: Mapping[str, pa.Scalar] | None = None,
+    options: SQLOptions | None = None,
 ) -> StatementResult:
     """Runs `statement`: a query is planned to stream, anything else runs to
     completion before this returns."""
     if statement.substrait is not None:
         df = substrait_dataframe(ctx, statement.substrait)
     else:
-        df = ctx.sql(statement.sql, param_values=dict(parameters or {}))  # DDL runs here
+        # DDL runs here; `options` (the policy's statement switches) refuse it first.
+        df = ctx.sql(statement.sql, options=options, param_values=dict(parameters or {}))
     plan = df.logical_plan().to_variant()
     if isinstance(plan, DmlStatement | CopyTo):
         table = df.to_arrow_table()  # the write happens here; one row: its count
