@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from flightserver.config import ServerConfig, load_config
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
 
-COMMANDS = ["serve", "query", "health", "config"]
+COMMANDS = ["serve", "query", "health", "config", "user"]
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +31,17 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
         yield process
 
 
-def flightserver(*args: str) -> subprocess.CompletedProcess[str]:
+def flightserver(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "flightserver", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -124,3 +129,41 @@ def test_config_generates_a_loadable_file(tmp_path: Path) -> None:
         assert option in text
     tomllib.loads(text)
     assert load_config(path) == ServerConfig()
+
+
+def test_user_entry_logs_in(tmp_path: Path) -> None:
+    """`flightserver user` writes an entry the server accepts; `query --user` logs in with it."""
+    entry = flightserver("user", "ops", "--role", "reader", "--password-stdin", stdin="s3cret!\n")
+    assert entry.returncode == 0, entry.stderr
+    users = tmp_path / "users.toml"
+    users.write_text(entry.stdout)
+    assert tomllib.loads(entry.stdout)["users"][0]["name"] == "ops"
+
+    args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", str(tmp_path / "state")]
+    args += ["--auth-users-file", str(users)]
+    with ServerProcess.start(args) as server:
+        statement = "SELECT count(*) AS n FROM region"
+        good = flightserver(
+            "query",
+            "--uri",
+            server.uri,
+            "--user",
+            "ops",
+            "--format",
+            "csv",
+            statement,
+            env={"FLIGHTSERVER_PASSWORD": "s3cret!"},
+        )
+        assert good.returncode == 0, good.stderr
+        assert good.stdout.splitlines() == ['"n"', "5"]
+        bad = flightserver(
+            "query",
+            "--uri",
+            server.uri,
+            "--user",
+            "ops",
+            statement,
+            env={"FLIGHTSERVER_PASSWORD": "wrong"},
+        )
+        assert bad.returncode == 1
+        assert "Traceback" not in bad.stderr

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pyarrow import flight
 
-from flightserver.ops.client import query_batches
+from flightserver.ops.client import connect, query_batches
 from flightserver.protocol import commands
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from tests.conftest import DEMO_CATALOG
@@ -113,8 +113,8 @@ def test_active_query_until_streamed(ops_server: ServerProcess) -> None:
 
 def test_query_id_ties_history_logs_and_exemplars(ops_server: ServerProcess) -> None:
     statement = "SELECT c_custkey FROM customer WHERE c_custkey < 11"
-    with flight.FlightClient(ops_server.uri) as client:
-        _, batches = query_batches(client, statement)
+    with connect(ops_server.uri) as connection:
+        _, batches = query_batches(connection, statement)
         assert sum(batch.num_rows for batch in batches) == 10
     status = json.loads(_get(ops_server, "/api/status"))
     record = next(q for q in status["recent_queries"] if q["sql"] == statement)
