@@ -1,34 +1,37 @@
-"""Section 5: the server's memory while it streams a result much larger than itself.
+"""Section 5: the server's memory while it streams a result much larger than its limit.
 
-A fresh server streams a UNION ALL of copies of `lineitem` to an ADBC client that reads
-batch by batch and keeps none. The server's peak RSS (the kernel's high-water mark,
-reset before each run) is compared with its RSS before the query and with the result's
-size. ServerConfig has no memory-limit option yet, so the figure is peak growth over
-result size: a server that streams keeps it small and flat as results grow.
+A server streams a UNION ALL of copies of `lineitem` to an ADBC client that reads
+batch by batch and keeps nothing, first with no memory limit, then with
+`limits.memory_limit_bytes` set to an eighth of the result's size. The server's peak
+RSS (the kernel's high-water mark, reset before each run, after one warm-up run) is
+compared with the result's size and with the limit plus the server's RSS right after
+start (the fixed overhead: interpreter, libraries, catalog).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import adbc_driver_flightsql.dbapi as flightsql
 
 from bench.processes import ServerProcess, flightserver
 from bench.results import SectionResult, ratio_figure
 from bench.settings import Settings
-from bench.stats import summarize
+from bench.stats import Summary, summarize
 
 SECTION = "memory"
 COPIES = 4
 QUERY = " UNION ALL ".join(["SELECT * FROM lineitem"] * COPIES)
+RESULT_OVER_LIMIT = 8
 MB = 1e6
 
 
-def _status_kilobytes(pid: int, field: str) -> int:
+def _status_bytes(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
-            return int(line.split()[1])
+            return int(line.split()[1]) * 1e3  # reported in kB
     raise RuntimeError(f"/proc/{pid}/status has no {field}")
 
 
@@ -48,39 +51,68 @@ def _stream(server: ServerProcess) -> tuple[int, int]:
     return result_bytes, rows
 
 
+def _measure(server: ServerProcess, repeats: int) -> dict[str, Any]:
+    """RSS at start, the peak through a warm-up run, then each run's RSS and peak (MB)."""
+    rss_at_start = _status_bytes(server.pid, "VmRSS")
+    _stream(server)  # warm-up: allocator pools and caches reach their working size
+    runs: list[dict[str, float]] = []
+    for _ in range(repeats):
+        before = _status_bytes(server.pid, "VmRSS")
+        _reset_peak(server.pid)
+        result_bytes, rows = _stream(server)
+        peak = _status_bytes(server.pid, "VmHWM")
+        runs.append(
+            {
+                "rss_before_mb": before / MB,
+                "peak_rss_mb": peak / MB,
+                "growth_mb": (peak - before) / MB,
+                "result_mb": result_bytes / MB,
+                "rows": rows,
+            }
+        )
+    return {"rss_at_start_mb": rss_at_start / MB, "runs": runs}
+
+
+def _constant(value: float) -> Summary:
+    return Summary(value, value, value, 1)
+
+
 def run(settings: Settings) -> SectionResult:
     started = time.perf_counter()
-    growth: list[float] = []
-    sizes: list[float] = []
-    runs: list[dict[str, float]] = []
     with flightserver(settings.catalog_dir) as server:
-        rss_at_start = _status_kilobytes(server.pid, "VmRSS") * 1e3
-        _stream(server)  # warm-up: allocator pools and caches reach their working size
-        for _ in range(settings.repeats):
-            before = _status_kilobytes(server.pid, "VmRSS") * 1e3
-            _reset_peak(server.pid)
-            result_bytes, rows = _stream(server)
-            peak = _status_kilobytes(server.pid, "VmHWM") * 1e3
-            growth.append((peak - before) / MB)
-            sizes.append(result_bytes / MB)
-            runs.append(
-                {
-                    "rss_before_mb": before / MB,
-                    "peak_rss_mb": peak / MB,
-                    "result_mb": result_bytes / MB,
-                    "rows": rows,
-                }
-            )
+        unlimited = _measure(server, settings.repeats)
+    result_mb = unlimited["runs"][0]["result_mb"]
+    limit_bytes = round(result_mb * MB / RESULT_OVER_LIMIT)
+    with flightserver(
+        settings.catalog_dir, "--limits-memory-limit-bytes", str(limit_bytes)
+    ) as server:
+        limited = _measure(server, settings.repeats)
+    limit_mb = limit_bytes / MB
+    ceiling = limit_mb + limited["rss_at_start_mb"]
     figures = [
         ratio_figure(
             SECTION,
-            f"server peak RSS growth while streaming {COPIES} x lineitem",
-            summarize(growth),
+            f"no memory limit: peak RSS growth streaming {COPIES} x lineitem",
+            summarize([run["growth_mb"] for run in unlimited["runs"]]),
             "the result's size",
-            summarize(sizes),
+            summarize([run["result_mb"] for run in unlimited["runs"]]),
             unit="MB",
-            note="no memory-limit option in ServerConfig yet",
-        )
+        ),
+        ratio_figure(
+            SECTION,
+            f"memory limit 1/{RESULT_OVER_LIMIT} of the result: peak RSS",
+            summarize([run["peak_rss_mb"] for run in limited["runs"]]),
+            "the limit + RSS right after start",
+            _constant(ceiling),
+            unit="MB",
+            target=1.0,
+            note=f"limit {limit_mb:.0f} MB, RSS at start {limited['rss_at_start_mb']:.0f} MB",
+        ),
     ]
-    details = {"query": QUERY, "rss_at_start_mb": rss_at_start / MB, "runs": runs}
+    details = {
+        "query": QUERY,
+        "memory_limit_mb": limit_mb,
+        "unlimited": unlimited,
+        "limited": limited,
+    }
     return SectionResult(SECTION, time.perf_counter() - started, figures, details)

@@ -23,6 +23,8 @@ def _amount(summary: Summary | None, unit: str) -> str:
     if summary is None:
         return ""
     scale, shown = _UNIT_SCALE.get(unit, (1.0, unit))
+    if unit == "s" and summary.median >= 1.0:
+        scale, shown = 1.0, "s"
     return (
         f"{summary.min * scale:.3g} / {summary.median * scale:.3g} / "
         f"{summary.max * scale:.3g} {shown}"
@@ -106,7 +108,8 @@ def markdown(result: RunResult, chart_name: str) -> str:
         f"{machine.cpus} cores, {machine.memory_gib:.0f} GiB, {machine.platform}, "
         f"Python {machine.python}; {versions}.",
         "",
-        "Ratios are the server's cost over the limit's (1.00x: as fast as the limit).",
+        "Ratios are the measured cost over the limit's (1.00x: as fast as the limit; "
+        "larger: slower).",
         "",
         *_markdown_table(HEADER, figure_rows(result)),
         "",
@@ -251,19 +254,33 @@ def _memory_markdown(details: dict[str, Any]) -> list[str]:
         return []
     rows = [
         [
+            label,
+            f"{measured['rss_at_start_mb']:.0f}",
             f"{run['result_mb']:.0f}",
             f"{run['rss_before_mb']:.0f}",
             f"{run['peak_rss_mb']:.0f}",
-            f"{run['peak_rss_mb'] - run['rss_before_mb']:.0f}",
+            f"{run['growth_mb']:.0f}",
         ]
-        for run in details["runs"]
+        for label, measured in (
+            ("none", details["unlimited"]),
+            (f"{details['memory_limit_mb']:.0f} MB", details["limited"]),
+        )
+        for run in measured["runs"]
+    ]
+    header = [
+        "memory limit",
+        "RSS at start MB",
+        "result MB",
+        "RSS before MB",
+        "peak RSS MB",
+        "growth MB",
     ]
     return [
         "## Memory while streaming",
         "",
-        f"Server RSS right after start: {details['rss_at_start_mb']:.0f} MB.",
+        f"Query: `{details['query']}`, read batch by batch and dropped by the client.",
         "",
-        *_markdown_table(["result MB", "RSS before MB", "peak RSS MB", "growth MB"], rows),
+        *_markdown_table(header, rows),
         "",
     ]
 

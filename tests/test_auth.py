@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import adbc_driver_flightsql.dbapi as flightsql
 import jwt
@@ -16,7 +17,10 @@ from pyarrow import flight
 from flightserver.auth.users import hash_password
 from tests.certificates import make_certificates
 from tests.conftest import DEMO_CATALOG
+from tests.jdbc.probe import ProbeRunner
+from tests.jdbc.toolchain import compile_probe, fetch_driver
 from tests.server_process import ServerProcess
+from tests.test_jdbc import DRIVER_VERSIONS
 from tests.test_queries import query
 
 PASSWORD = "correct horse battery staple"
@@ -147,3 +151,16 @@ def test_tls_and_mutual_tls(tmp_path: Path) -> None:
         }
         with flightsql.connect(server.uri, db_kwargs=client, autocommit=True) as conn:
             assert count_regions(conn) == 5
+
+
+@pytest.mark.parametrize("version", DRIVER_VERSIONS)
+def test_jdbc_user_and_password_log_in(secured: ServerProcess, version: str) -> None:
+    driver = fetch_driver(version)
+    classes = compile_probe()
+    good = ProbeRunner(driver, classes, secured.port, f"&user=alice&password={quote(PASSWORD)}")
+    report = good.run("query")
+    assert len(report.table("statement:executeQuery").raw_rows) == 25
+    bad = ProbeRunner(driver, classes, secured.port, "&user=alice&password=wrong")
+    refused = bad.run("query")
+    assert not refused.ok("connect")
+    assert "invalid user name or password" in refused.failure("connect")

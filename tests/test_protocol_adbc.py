@@ -137,7 +137,7 @@ def test_get_objects_catalogs(conn: flightsql.Connection) -> None:
 def test_get_objects_schemas(conn: flightsql.Connection) -> None:
     (catalog,) = objects(conn, depth="db_schemas")
     names = [s["db_schema_name"] for s in catalog["catalog_db_schemas"]]  # type: ignore[union-attr]
-    assert names == ["information_schema", "public"]
+    assert names == ["information_schema", "public", "system"]  # system: query history
     (catalog,) = objects(conn, depth="db_schemas", db_schema_filter="pub%")
     assert [s["db_schema_name"] for s in catalog["catalog_db_schemas"]] == ["public"]  # type: ignore[union-attr]
 

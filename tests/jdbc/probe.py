@@ -26,9 +26,9 @@ SCENARIO_TIMEOUT_SECONDS = 300
 JVM_OPTIONS = ("--add-opens=java.base/java.nio=ALL-UNNAMED", "-Duser.timezone=UTC")
 
 
-def jdbc_url(port: int) -> str:
+def jdbc_url(port: int, extra: str = "") -> str:
     # The driver defaults to TLS; the test server speaks plain gRPC.
-    return f"jdbc:arrow-flight-sql://127.0.0.1:{port}/?useEncryption=false"
+    return f"jdbc:arrow-flight-sql://127.0.0.1:{port}/?useEncryption=false{extra}"
 
 
 class JavaStepFailed(AssertionError):
@@ -193,12 +193,13 @@ class ProbeRunner:
     driver: JdbcDriver
     classes: Path
     port: int
+    url_options: str = ""  # appended to the URL, e.g. "&user=alice&password=..."
 
     def run(self, scenario: str, *args: str, stdin: str = "") -> Report:
         java = require_tool("java")
         classpath = f"{self.driver.jar}:{self.classes}"
         command = [java, *JVM_OPTIONS, "-cp", classpath, "JdbcProbe", scenario]
-        command += [jdbc_url(self.port), *args]
+        command += [jdbc_url(self.port, self.url_options), *args]
         try:
             done = subprocess.run(
                 command,

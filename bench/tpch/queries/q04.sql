@@ -4,7 +4,7 @@ select
     count(*) as order_count
 from orders
 where o_orderdate >= date '1993-07-01'
-    and o_orderdate < date '1993-07-01' + interval '3 months'
+    and o_orderdate < date '1993-07-01' + interval '3' month
     and exists (
         select *
         from lineitem

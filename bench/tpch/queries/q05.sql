@@ -11,6 +11,6 @@ where c_custkey = o_custkey
     and n_regionkey = r_regionkey
     and r_name = 'ASIA'
     and o_orderdate >= date '1994-01-01'
-    and o_orderdate < date '1994-01-01' + interval '1 year'
+    and o_orderdate < date '1994-01-01' + interval '1' year
 group by n_name
 order by revenue desc

@@ -1,8 +1,9 @@
 -- TPC-H Q11: important stock identification (NATION = GERMANY, FRACTION = 0.0001 / SF;
 -- the runner substitutes {fraction} for the scale factor in use).
+-- (The value column is named part_value: VALUE is a reserved word in Calcite.)
 select
     ps_partkey,
-    sum(ps_supplycost * ps_availqty) as value
+    sum(ps_supplycost * ps_availqty) as part_value
 from partsupp, supplier, nation
 where ps_suppkey = s_suppkey
     and s_nationkey = n_nationkey
@@ -15,4 +16,4 @@ having sum(ps_supplycost * ps_availqty) > (
         and s_nationkey = n_nationkey
         and n_name = 'GERMANY'
 )
-order by value desc
+order by part_value desc

@@ -6,7 +6,7 @@ with revenue0 as (
         sum(l_extendedprice * (1 - l_discount)) as total_revenue
     from lineitem
     where l_shipdate >= date '1996-01-01'
-        and l_shipdate < date '1996-01-01' + interval '3 months'
+        and l_shipdate < date '1996-01-01' + interval '3' month
     group by l_suppkey
 )
 select

@@ -17,7 +17,7 @@ where s_suppkey in (
                 where l_partkey = ps_partkey
                     and l_suppkey = ps_suppkey
                     and l_shipdate >= date '1994-01-01'
-                    and l_shipdate < date '1994-01-01' + interval '1 year'
+                    and l_shipdate < date '1994-01-01' + interval '1' year
             )
     )
     and s_nationkey = n_nationkey

@@ -13,6 +13,7 @@ from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.engine.session import Engine
+from flightserver.engine.statements import PreparedStatement
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class ActionContext:
     engine: Engine
     call: flight.ServerCallContext
     ctx: SessionContext
+    # Finds a prepared statement by its Flight SQL handle (NotFound if there is none).
+    prepared_statement: Callable[[bytes], PreparedStatement]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class CustomAction:
 
 def all_actions() -> list[CustomAction]:
     """Every custom action the server offers."""
-    from flightserver.actions import health
+    # Imported here: the action modules import this one for ActionContext.
+    from flightserver.actions import artifacts, health, plans
 
-    return [*health.actions()]
+    return [*plans.actions(), *artifacts.actions(), *health.actions()]

@@ -2,8 +2,8 @@
 
 DataFusion produces view types (Utf8View, BinaryView, ListView) for speed; the
 Arrow Flight SQL JDBC driver 18.x cannot read them, and JDBC has no unsigned
-integers, and it misreads timestamps in named zones. Results are cast to types
-both drivers read correctly, as the last projection of the query.
+integers, and it cannot read zoned timestamps. Results are cast to types both
+drivers read correctly, as the last projection of the query.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ def client_type(data_type: pa.DataType) -> pa.DataType:
     classic = _VIEW_TO_CLASSIC.get(data_type)
     if classic is not None:
         return classic
-    if isinstance(data_type, pa.TimestampType) and data_type.tz not in (None, "UTC"):
-        # Same instants, labelled UTC: the JDBC driver 18.x shifts named zones
-        # (Europe/Berlin) by their offset a second time.
-        return pa.timestamp(data_type.unit, "UTC")
+    if isinstance(data_type, pa.TimestampType) and data_type.tz is not None:
+        # Sent as UTC wall-clock time without a zone: the JDBC driver 18.x
+        # (DBeaver's) cannot getObject() a zoned timestamp, and shifts named
+        # zones (Europe/Berlin) by their offset a second time.
+        return pa.timestamp(data_type.unit)
     if isinstance(data_type, pa.ListViewType | pa.ListType):
         return pa.list_(_client_field(data_type.value_field))
     if isinstance(data_type, pa.LargeListViewType | pa.LargeListType):
@@ -59,6 +60,16 @@ def _column(name: str):  # noqa: ANN202 - datafusion.Expr
     return col('"' + name.replace('"', '""') + '"')
 
 
+def _cast(field: pa.Field, target: pa.DataType):  # noqa: ANN202 - datafusion.Expr
+    column = _column(field.name)
+    source = field.type
+    if isinstance(source, pa.TimestampType) and source.tz not in (None, "UTC"):
+        # Relabel as UTC first (same instants): casting a zoned timestamp
+        # straight to a zoneless one would give local time in the old zone.
+        column = column.cast(pa.timestamp(source.unit, "UTC"))
+    return column.cast(target).alias(field.name)
+
+
 def with_client_types(df: DataFrame, schema: pa.Schema) -> DataFrame:
     """`df` unchanged if `schema` (its schema) is client-readable, else with casts added."""
     targets = [client_type(field.type) for field in schema]
@@ -66,9 +77,7 @@ def with_client_types(df: DataFrame, schema: pa.Schema) -> DataFrame:
         return df
     return df.select(
         *(
-            _column(field.name)
-            if target == field.type
-            else _column(field.name).cast(target).alias(field.name)
+            _column(field.name) if target == field.type else _cast(field, target)
             for target, field in zip(targets, schema, strict=True)
         )
     )

@@ -157,7 +157,10 @@ def _visit_expr(
     if kind in {"ScalarSubquery", "InSubquery", "Exists"}:
         variant = expr.to_variant()
         subquery = variant.subquery()
-        plans.append(subquery.subquery() if hasattr(subquery, "subquery") else subquery)
+        if hasattr(subquery, "to_variant"):  # a LogicalPlan
+            plans.append(subquery)
+        else:  # datafusion.expr.Subquery: its plan is reached through input() (55.x)
+            plans.extend(subquery.input())
         if kind == "InSubquery":
             exprs.append(variant.expr())
         return

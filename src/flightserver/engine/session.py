@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
+from flightserver.artifacts.store import ArtifactStore
 from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
@@ -66,6 +67,7 @@ class Engine:
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir))
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.state_dir)
+        self.artifacts = ArtifactStore(self.ctx, self.state_dir, DEFAULT_CATALOG)
 
     def _new_context(self, catalog: str, schema: str) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)

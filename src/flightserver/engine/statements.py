@@ -18,6 +18,7 @@ from substrait import proto as substrait_proto
 
 from flightserver.engine.client_types import with_client_types
 from flightserver.engine.parameters import number_question_marks, parameter_schema
+from flightserver.engine.substrait_compat import adapt_plan, describe_unsupported
 
 EMPTY_SCHEMA = pa.schema([])
 
@@ -106,9 +107,13 @@ def substrait_version(ctx: SessionContext) -> str:
 
 
 def substrait_dataframe(ctx: SessionContext, plan: bytes) -> DataFrame:
-    logical_plan = substrait.Consumer.from_substrait_plan(
-        ctx, substrait.Serde.deserialize_bytes(plan)
-    )
+    adapted = adapt_plan(ctx, plan)
+    try:
+        logical_plan = substrait.Consumer.from_substrait_plan(
+            ctx, substrait.Serde.deserialize_bytes(adapted)
+        )
+    except Exception as exc:  # DataFusion raises plain exceptions
+        raise ValueError(describe_unsupported(adapted, exc)) from exc
     return ctx.create_dataframe_from_logical_plan(logical_plan)
 
 

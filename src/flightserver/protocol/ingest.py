@@ -5,6 +5,7 @@ from __future__ import annotations
 from datafusion import SessionContext
 from pyarrow import flight
 
+from flightserver.artifacts.recorder import IngestTrace
 from flightserver.catalog.ingest import (
     IfTableExists,
     IfTableMissing,
@@ -52,18 +53,21 @@ def ingest_command(
     )
     if not target.table:
         raise InvalidRequest("ingest needs a table name")
-    try:
-        return ingest(
-            ctx,
-            engine.state_dir,
-            target,
-            reader.to_reader(),
-            if_missing=if_missing,
-            if_exists=if_exists,
-        )
-    except IngestTargetMissing as exc:
-        raise NotFound(str(exc)) from exc
-    except IngestError as exc:
-        raise InvalidRequest(str(exc)) from exc
-    except Exception as exc:  # deltalake's schema and write errors
-        raise InvalidRequest(f"ingest into {target.table} failed: {exc}") from exc
+    name = f"{target.catalog}.{target.schema}.{target.table}"
+    with IngestTrace(engine.artifacts, name) as trace:  # leaves the ingest's artifact
+        try:
+            trace.rows = ingest(
+                ctx,
+                engine.state_dir,
+                target,
+                reader.to_reader(),
+                if_missing=if_missing,
+                if_exists=if_exists,
+            )
+            return trace.rows
+        except IngestTargetMissing as exc:
+            raise NotFound(str(exc)) from exc
+        except IngestError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        except Exception as exc:  # deltalake's schema and write errors
+            raise InvalidRequest(f"ingest into {target.table} failed: {exc}") from exc

@@ -258,7 +258,13 @@ class FlightSqlServer(flight.FlightServerBase):
 
     def _custom_action(self, action: CustomAction) -> ActionHandler:
         def handler(call: Call, body: bytes) -> list[bytes]:
-            return action.run(ActionContext(self.engine, call, self.sessions.context(call)), body)
+            context = ActionContext(
+                self.engine,
+                call,
+                self.sessions.context(call),
+                lambda handle: self.statements.prepared.get(handle).statement,
+            )
+            return action.run(context, body)
 
         return handler
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 from datafusion import SessionContext
 from pyarrow import flight
 
+from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
 from flightserver.engine.parameters import parameter_values
 from flightserver.engine.session import Engine
@@ -42,6 +43,16 @@ class PlannedResult:
     result: StatementResult
     query: QueryRecord
     cancelled: threading.Event = field(default_factory=threading.Event)
+    trace: StatementTrace | None = None  # records the query's artifact when it ends
+
+
+@dataclass(frozen=True)
+class Run:
+    """A statement that ran (or was planned to stream), with what observes it."""
+
+    result: StatementResult
+    query: QueryRecord  # operations: history, metrics, the query id in logs
+    trace: StatementTrace  # its artifact
 
 
 @dataclass(frozen=True)
@@ -80,25 +91,26 @@ class StatementService:
         ctx: SessionContext,
         statement: PreparedStatement,
         parameters: pa.RecordBatch | None = None,
-    ) -> tuple[StatementResult, QueryRecord]:
+    ) -> Run:
         values = parameter_values(parameters, 0) if parameters is not None else None
         query = self.queries.start(statement.sql or "(Substrait plan)")
+        trace = StatementTrace(self.engine.artifacts, statement)
         with self.queries.planning(query):
             try:
                 with self.engine.admission.slot():
                     result = self.engine.execute(ctx, statement, values)
             except Exception as exc:
+                trace.failed(exc)
                 raise engine_error(exc) from exc
+        trace.planned_result(result)
         if isinstance(result, CompletedResult):
             self.queries.finish(query, QueryStatus.OK, rows=result.record_count)
-        return result, query
+        return Run(result, query, trace)
 
-    def _info(
-        self, run: tuple[StatementResult, QueryRecord], descriptor: flight.FlightDescriptor
-    ) -> flight.FlightInfo:
-        result, query = run
+    def _info(self, run: Run, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
+        result = run.result
         schema = result.schema if isinstance(result, QueryResult) else result.table.schema
-        handle = self.results.add(PlannedResult(result, query))
+        handle = self.results.add(PlannedResult(result, run.query, trace=run.trace))
         ticket = commands.pack(sql.TicketStatementQuery(statement_handle=handle))
         return single_endpoint_info(schema, descriptor, ticket)
 
@@ -153,6 +165,8 @@ class StatementService:
                 reader = stream_dataframe(result.df, result.schema, to_stream_error, controls)
             except Exception as exc:
                 raise engine_error(exc) from exc
+        if planned.trace is not None:
+            reader = planned.trace.observe(reader)
         tracked = self.queries.track_stream(planned.query, reader, planned.cancelled)
         return flight.RecordBatchStream(tracked)
 
@@ -183,7 +197,7 @@ class StatementService:
         command: sql.CommandStatementUpdate,
         reader: flight.MetadataRecordBatchReader,
     ) -> int:
-        return self._update_count(*self._run(ctx, adhoc(command.query)))
+        return self._update_count(self._run(ctx, adhoc(command.query)))
 
     def update_prepared(
         self,
@@ -194,10 +208,10 @@ class StatementService:
         statement = self.prepared.get(command.prepared_statement_handle).statement
         batch = _read_parameters(reader, statement.parameter_schema)
         if batch is None or batch.num_columns == 0:
-            return self._update_count(*self._run(ctx, statement))
+            return self._update_count(self._run(ctx, statement))
         # One execution per parameter row, as JDBC's executeBatch and ADBC's executemany expect.
         return sum(
-            self._update_count(*self._run(ctx, statement, batch.slice(row, 1)))
+            self._update_count(self._run(ctx, statement, batch.slice(row, 1)))
             for row in range(batch.num_rows)
         )
 
@@ -212,9 +226,10 @@ class StatementService:
             prepared_statement_handle=handle
         ).SerializeToString()
 
-    def _update_count(self, result: StatementResult, query: QueryRecord) -> int:
+    def _update_count(self, run: Run) -> int:
+        result = run.result
         if isinstance(result, QueryResult):
-            self.queries.finish(query, QueryStatus.ERROR, "a query sent as an update")
+            self.queries.finish(run.query, QueryStatus.ERROR, "a query sent as an update")
             raise InvalidRequest("the statement is a query and returns rows; execute it as a query")
         return result.record_count
 
@@ -233,6 +248,8 @@ class StatementService:
         try:
             statement = self.engine.prepare(ctx, request.query)
         except Exception as exc:
+            # Clients (ADBC) prepare every statement: record the ones refused here.
+            StatementTrace(self.engine.artifacts, adhoc(request.query)).failed(exc)
             self.queries.rejected(request.query, str(exc))
             raise engine_error(exc) from exc
         return self._created(statement)
