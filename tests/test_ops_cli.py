@@ -19,7 +19,7 @@ from flightserver.config import ServerConfig, load_config
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
 
-COMMANDS = ["serve", "query", "health", "config", "user"]
+COMMANDS = ["serve", "query", "health", "config", "user", "bundle"]
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +167,19 @@ def test_user_entry_logs_in(tmp_path: Path) -> None:
         )
         assert bad.returncode == 1
         assert "Traceback" not in bad.stderr
+
+
+def test_bundle_exports_the_plan_bundle(ops_server: ServerProcess, tmp_path: Path) -> None:
+    path = tmp_path / "bundle.json"
+    statement = "SELECT r_name FROM region WHERE r_regionkey = 1"
+    result = flightserver("bundle", "--uri", ops_server.uri, "--output", str(path), statement)
+    assert result.returncode == 0, result.stderr
+    bundle = json.loads(path.read_text())
+    assert bundle["sql"] == statement
+    assert len(bundle["plan_sha256"]) == 64
+    artifact_id = result.stderr.strip().removeprefix("artifact ")
+    assert artifact_id
+
+    refused = flightserver("bundle", "--uri", ops_server.uri, "DROP TABLE region")
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr

@@ -73,12 +73,12 @@ def query_batches(
 
 
 def action_json(
-    connection: Connection, name: str, timeout: float | None = None
+    connection: Connection, name: str, timeout: float | None = None, body: bytes = b""
 ) -> dict[str, object]:
-    """Runs the custom action `name` (empty body) and decodes its one JSON result."""
+    """Runs the custom action `name` and decodes its one JSON result."""
     options = connection.options(timeout)
     try:
-        results = list(connection.client.do_action(flight.Action(name, b""), options))
+        results = list(connection.client.do_action(flight.Action(name, body), options))
     except _CALL_ERRORS as exc:
         raise ClientError(str(exc)) from exc
     if len(results) != 1:

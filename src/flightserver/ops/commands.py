@@ -268,5 +268,39 @@ def user_command(name: str, role: str, password_stdin: bool) -> None:
         click.echo(f"{key} = {json.dumps(getattr(entry, key))}")
 
 
+@click.command()
+@_uri_option
+@_user_option
+@_timeout_option
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    default="-",
+    show_default=True,
+    help="Where to write the bundle JSON (-: standard output).",
+)
+@click.argument("statement")
+def bundle(
+    *, uri: str, user: str | None, timeout: float | None, output: str, statement: str
+) -> None:
+    """Plan STATEMENT (SQL) on a server and export its plan bundle (JSON).
+
+    The server also stores the bundle as an artifact; its id is printed on stderr.
+    """
+    from flightserver.ops.client import ClientError, action_json, connect
+
+    body = json.dumps({"sql": statement}).encode()
+    try:
+        with connect(uri, user, _password(user)) as connection:
+            response = action_json(connection, "GetPlanBundle", timeout, body)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with click.open_file(output, "w") as stream:
+        json.dump(response["bundle"], stream, indent=2, sort_keys=True)
+        stream.write("\n")
+    click.echo(f"artifact {response['artifact_id']}", err=True)
+
+
 def operator_commands() -> list[click.Command]:
-    return [query, health, config_command, user_command]
+    return [query, health, config_command, user_command, bundle]
