@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pytest
@@ -122,10 +122,18 @@ def test_query_id_ties_history_logs_and_exemplars(ops_server: ServerProcess) -> 
     assert record["rows"] == 10
     query_id = record["query_id"]
 
-    log_lines = [json.loads(line) for line in ops_server.output if line.startswith("{")]
-    tagged = [line["message"] for line in log_lines if line.get("query_id") == query_id]
-    assert any(message.startswith("query started") for message in tagged)
-    assert any(message.startswith("query ok") for message in tagged)
+    def logged(message: str) -> Callable[[str], bool]:
+        def matches(line: str) -> bool:
+            if not line.startswith("{"):
+                return False
+            record = json.loads(line)
+            return record.get("query_id") == query_id and record["message"].startswith(message)
+
+        return matches
+
+    # The finish line may reach us just after the history entry does.
+    ops_server.wait_for_line(logged("query started"))
+    ops_server.wait_for_line(logged("query ok"))
 
     # The latest observation of a histogram bucket keeps its query id as exemplar.
     openmetrics = _get(ops_server, "/metrics", accept="application/openmetrics-text").decode()
