@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -19,6 +19,7 @@ class ServerProcess:
     process: subprocess.Popen[str]
     uri: str = ""
     output: list[str] = field(default_factory=list)
+    _new_line: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
     def start(
@@ -48,7 +49,9 @@ class ServerProcess:
     def _pump(self, ready: threading.Event) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.output.append(line)
+            with self._new_line:
+                self.output.append(line)
+                self._new_line.notify_all()
             match = _LISTENING.search(line)
             if match:
                 self.uri = match.group(1)
@@ -58,6 +61,17 @@ class ServerProcess:
     @property
     def log(self) -> str:
         return "".join(self.output)
+
+    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+        """The first output line matching `predicate`, waiting for the server to print it."""
+        with self._new_line:
+            found = self._new_line.wait_for(
+                lambda: next((line for line in self.output if predicate(line)), None),
+                timeout,
+            )
+        if found is None:
+            raise AssertionError(f"the server printed no such line:\n{self.log}")
+        return found
 
     def announced(self, what: str) -> str:
         """The address a startup line `flightserver WHAT on ADDRESS` announced."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from flightserver.config import ServerConfig, load_config
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
 
-COMMANDS = ["serve", "query", "health", "config"]
+COMMANDS = ["serve", "query", "health", "config", "user", "bundle"]
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +31,17 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
         yield process
 
 
-def flightserver(*args: str) -> subprocess.CompletedProcess[str]:
+def flightserver(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "flightserver", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -124,3 +129,57 @@ def test_config_generates_a_loadable_file(tmp_path: Path) -> None:
         assert option in text
     tomllib.loads(text)
     assert load_config(path) == ServerConfig()
+
+
+def test_user_entry_logs_in(tmp_path: Path) -> None:
+    """`flightserver user` writes an entry the server accepts; `query --user` logs in with it."""
+    entry = flightserver("user", "ops", "--role", "reader", "--password-stdin", stdin="s3cret!\n")
+    assert entry.returncode == 0, entry.stderr
+    users = tmp_path / "users.toml"
+    users.write_text(entry.stdout)
+    assert tomllib.loads(entry.stdout)["users"][0]["name"] == "ops"
+
+    args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", str(tmp_path / "state")]
+    args += ["--auth-users-file", str(users)]
+    with ServerProcess.start(args) as server:
+        statement = "SELECT count(*) AS n FROM region"
+        good = flightserver(
+            "query",
+            "--uri",
+            server.uri,
+            "--user",
+            "ops",
+            "--format",
+            "csv",
+            statement,
+            env={"FLIGHTSERVER_PASSWORD": "s3cret!"},
+        )
+        assert good.returncode == 0, good.stderr
+        assert good.stdout.splitlines() == ['"n"', "5"]
+        bad = flightserver(
+            "query",
+            "--uri",
+            server.uri,
+            "--user",
+            "ops",
+            statement,
+            env={"FLIGHTSERVER_PASSWORD": "wrong"},
+        )
+        assert bad.returncode == 1
+        assert "Traceback" not in bad.stderr
+
+
+def test_bundle_exports_the_plan_bundle(ops_server: ServerProcess, tmp_path: Path) -> None:
+    path = tmp_path / "bundle.json"
+    statement = "SELECT r_name FROM region WHERE r_regionkey = 1"
+    result = flightserver("bundle", "--uri", ops_server.uri, "--output", str(path), statement)
+    assert result.returncode == 0, result.stderr
+    bundle = json.loads(path.read_text())
+    assert bundle["sql"] == statement
+    assert len(bundle["plan_sha256"]) == 64
+    artifact_id = result.stderr.strip().removeprefix("artifact ")
+    assert artifact_id
+
+    refused = flightserver("bundle", "--uri", ops_server.uri, "DROP TABLE region")
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr

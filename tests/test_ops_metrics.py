@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pyarrow import flight
 
-from flightserver.ops.client import query_batches
+from flightserver.ops.client import connect, query_batches
 from flightserver.protocol import commands
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from tests.conftest import DEMO_CATALOG
@@ -113,8 +113,8 @@ def test_active_query_until_streamed(ops_server: ServerProcess) -> None:
 
 def test_query_id_ties_history_logs_and_exemplars(ops_server: ServerProcess) -> None:
     statement = "SELECT c_custkey FROM customer WHERE c_custkey < 11"
-    with flight.FlightClient(ops_server.uri) as client:
-        _, batches = query_batches(client, statement)
+    with connect(ops_server.uri) as connection:
+        _, batches = query_batches(connection, statement)
         assert sum(batch.num_rows for batch in batches) == 10
     status = json.loads(_get(ops_server, "/api/status"))
     record = next(q for q in status["recent_queries"] if q["sql"] == statement)
@@ -122,10 +122,18 @@ def test_query_id_ties_history_logs_and_exemplars(ops_server: ServerProcess) -> 
     assert record["rows"] == 10
     query_id = record["query_id"]
 
-    log_lines = [json.loads(line) for line in ops_server.output if line.startswith("{")]
-    tagged = [line["message"] for line in log_lines if line.get("query_id") == query_id]
-    assert any(message.startswith("query started") for message in tagged)
-    assert any(message.startswith("query ok") for message in tagged)
+    def logged(message: str) -> Callable[[str], bool]:
+        def matches(line: str) -> bool:
+            if not line.startswith("{"):
+                return False
+            record = json.loads(line)
+            return record.get("query_id") == query_id and record["message"].startswith(message)
+
+        return matches
+
+    # The finish line may reach us just after the history entry does.
+    ops_server.wait_for_line(logged("query started"))
+    ops_server.wait_for_line(logged("query ok"))
 
     # The latest observation of a histogram bucket keeps its query id as exemplar.
     openmetrics = _get(ops_server, "/metrics", accept="application/openmetrics-text").decode()

@@ -21,18 +21,38 @@ class ClientError(Exception):
 _CALL_ERRORS = (flight.FlightError, pa.ArrowException)
 
 
-def connect(uri: str) -> flight.FlightClient:
-    try:
-        return flight.FlightClient(uri)
-    except _CALL_ERRORS as exc:
-        raise ClientError(f"cannot connect to {uri}: {exc}") from exc
+class Connection:
+    """A Flight client and the call headers it sends (a bearer token after a login)."""
+
+    def __init__(self, uri: str, user: str | None = None, password: str | None = None) -> None:
+        try:
+            self.client = flight.FlightClient(uri)
+            self.headers: list[tuple[str, str]] = []
+            if user is not None:
+                self.headers.append(self.client.authenticate_basic_token(user, password or ""))
+        except _CALL_ERRORS as exc:
+            raise ClientError(f"cannot connect to {uri}: {exc}") from exc
+
+    def options(self, timeout: float | None) -> flight.FlightCallOptions:
+        return flight.FlightCallOptions(timeout=timeout, headers=self.headers)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.close()
+
+
+def connect(uri: str, user: str | None = None, password: str | None = None) -> Connection:
+    return Connection(uri, user, password)
 
 
 def query_batches(
-    client: flight.FlightClient, statement: str, timeout: float | None = None
+    connection: Connection, statement: str, timeout: float | None = None
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Plans `statement`; returns its schema and its batches, streamed as they arrive."""
-    options = flight.FlightCallOptions(timeout=timeout)
+    client = connection.client
+    options = connection.options(timeout)
     command = commands.pack(sql.CommandStatementQuery(query=statement))
     try:
         info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
@@ -53,12 +73,12 @@ def query_batches(
 
 
 def action_json(
-    client: flight.FlightClient, name: str, timeout: float | None = None
+    connection: Connection, name: str, timeout: float | None = None, body: bytes = b""
 ) -> dict[str, object]:
-    """Runs the custom action `name` (empty body) and decodes its one JSON result."""
-    options = flight.FlightCallOptions(timeout=timeout)
+    """Runs the custom action `name` and decodes its one JSON result."""
+    options = connection.options(timeout)
     try:
-        results = list(client.do_action(flight.Action(name, b""), options))
+        results = list(connection.client.do_action(flight.Action(name, body), options))
     except _CALL_ERRORS as exc:
         raise ClientError(str(exc)) from exc
     if len(results) != 1:

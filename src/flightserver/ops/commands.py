@@ -6,6 +6,7 @@ works against any flightserver it can reach.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
@@ -26,6 +27,13 @@ _uri_option = click.option(
     show_default=True,
     help="The server to talk to.",
 )
+_user_option = click.option(
+    "--user",
+    default=None,
+    envvar="FLIGHTSERVER_USER",
+    show_envvar=True,
+    help="Log in as this user (password from FLIGHTSERVER_PASSWORD, else asked for).",
+)
 _timeout_option = click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -40,8 +48,20 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
+def _password(user: str | None) -> str | None:
+    if user is None:
+        return None
+    import os
+
+    password = os.environ.get("FLIGHTSERVER_PASSWORD")
+    if password is None:
+        password = click.prompt(f"password for {user}", hide_input=True, err=True)
+    return password
+
+
 @click.command()
 @_uri_option
+@_user_option
 @_timeout_option
 @click.option(
     "--format",
@@ -60,7 +80,13 @@ class OutputFormat(StrEnum):
 )
 @click.argument("statement")
 def query(
-    uri: str, timeout: float | None, output_format: str, max_rows: int, statement: str
+    *,
+    uri: str,
+    user: str | None,
+    timeout: float | None,
+    output_format: str,
+    max_rows: int,
+    statement: str,
 ) -> None:
     """Run STATEMENT (SQL) on a server and print its result.
 
@@ -69,8 +95,8 @@ def query(
     from flightserver.ops.client import ClientError, connect, query_batches
 
     try:
-        with connect(uri) as client:
-            schema, batches = query_batches(client, statement, timeout)
+        with connect(uri, user, _password(user)) as connection:
+            schema, batches = query_batches(connection, statement, timeout)
             counted = _with_progress(batches)
             if OutputFormat(output_format) is OutputFormat.TABLE:
                 _print_table(schema, counted, max_rows)
@@ -138,6 +164,7 @@ def _print_json(batches: Iterator[pa.RecordBatch]) -> None:
 
 @click.command()
 @_uri_option
+@_user_option
 @_timeout_option
 @click.option(
     "--grpc-health",
@@ -146,7 +173,7 @@ def _print_json(batches: Iterator[pa.RecordBatch]) -> None:
     default=None,
     help="Ask the gRPC health service at HOST:PORT instead of the Flight `health` action.",
 )
-def health(uri: str, timeout: float | None, health_address: str | None) -> None:
+def health(uri: str, user: str | None, timeout: float | None, health_address: str | None) -> None:
     """Check that a server is serving, and show how its catalog loaded.
 
     Exits 0 when serving, 1 otherwise (usable as a container health check).
@@ -160,8 +187,8 @@ def health(uri: str, timeout: float | None, health_address: str | None) -> None:
     from flightserver.ops.client import ClientError, action_json, connect
 
     try:
-        with connect(uri) as client:
-            report = action_json(client, "health", timeout or 10.0)
+        with connect(uri, user, _password(user)) as connection:
+            report = action_json(connection, "health", timeout or 10.0)
     except ClientError as exc:
         raise click.ClickException(f"not serving: {exc}") from exc
     console = Console()
@@ -212,5 +239,68 @@ def config_command(output: str) -> None:
         stream.write(config_template())
 
 
+@click.command("user")
+@click.argument("name")
+@click.option("--role", default="reader", show_default=True, help="The user's role.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input (default: ask for it twice).",
+)
+def user_command(name: str, role: str, password_stdin: bool) -> None:
+    """Print a users-file entry (TOML) for NAME, with an argon2id password hash.
+
+    Append it to the file that `serve --auth-users-file` reads.
+    """
+    from flightserver.auth.users import User, hash_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt(
+            f"password for {name}", hide_input=True, confirmation_prompt=True, err=True
+        )
+    if not password:
+        raise click.UsageError("the password is empty")
+    entry = User(name=name, password_hash=hash_password(password), role=role)
+    click.echo("[[users]]")
+    for key in ("name", "password_hash", "role"):
+        click.echo(f"{key} = {json.dumps(getattr(entry, key))}")
+
+
+@click.command()
+@_uri_option
+@_user_option
+@_timeout_option
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    default="-",
+    show_default=True,
+    help="Where to write the bundle JSON (-: standard output).",
+)
+@click.argument("statement")
+def bundle(
+    *, uri: str, user: str | None, timeout: float | None, output: str, statement: str
+) -> None:
+    """Plan STATEMENT (SQL) on a server and export its plan bundle (JSON).
+
+    The server also stores the bundle as an artifact; its id is printed on stderr.
+    """
+    from flightserver.ops.client import ClientError, action_json, connect
+
+    body = json.dumps({"sql": statement}).encode()
+    try:
+        with connect(uri, user, _password(user)) as connection:
+            response = action_json(connection, "GetPlanBundle", timeout, body)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with click.open_file(output, "w") as stream:
+        json.dump(response["bundle"], stream, indent=2, sort_keys=True)
+        stream.write("\n")
+    click.echo(f"artifact {response['artifact_id']}", err=True)
+
+
 def operator_commands() -> list[click.Command]:
-    return [query, health, config_command]
+    return [query, health, config_command, user_command, bundle]

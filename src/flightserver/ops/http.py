@@ -50,6 +50,8 @@ def _handler_class(state: ServerState) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
+                if state.queries is not None:
+                    state.queries.expire_unread()  # keeps the active-queries gauge true
                 encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
                 self._send(HTTPStatus.OK, content_type, encoder(REGISTRY))
             elif path == "/ready":

@@ -48,12 +48,18 @@ class QueryRecord(msgspec.Struct, kw_only=True):
     error: str | None = None
     # Monotonic start, for durations; not shown.
     started_monotonic: float = 0.0
+    # Whether DoGet has begun reading it; not shown.
+    streaming: bool = False
 
 
 class QueryTracker:
-    """Thread-safe registry of running statements and the last `history_size` finished."""
+    """Thread-safe registry of running statements and the last `history_size` finished.
 
-    def __init__(self, history_size: int) -> None:
+    A query planned but never read ends when its ticket expires (`ticket_ttl_seconds`).
+    """
+
+    def __init__(self, history_size: int, ticket_ttl_seconds: float) -> None:
+        self._ticket_ttl = ticket_ttl_seconds
         self._lock = threading.Lock()
         self._active: dict[str, QueryRecord] = {}
         self._history: deque[QueryRecord] = deque(maxlen=history_size)
@@ -124,6 +130,7 @@ class QueryTracker:
         self, record: QueryRecord, reader: pa.RecordBatchReader, cancelled: threading.Event
     ) -> pa.RecordBatchReader:
         """`reader`, counting what it streams and finishing `record` when it ends."""
+        record.streaming = True
 
         def batches() -> Iterator[pa.RecordBatch]:
             status, error = QueryStatus.CANCELLED, "the client stopped reading"
@@ -145,8 +152,21 @@ class QueryTracker:
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
     def active(self) -> list[QueryRecord]:
+        self.expire_unread()
         with self._lock:
             return sorted(self._active.values(), key=lambda r: r.started_at)
+
+    def expire_unread(self) -> None:
+        """Ends the queries whose ticket expired before any DoGet read them."""
+        deadline = time.monotonic() - self._ticket_ttl
+        with self._lock:
+            expired = [
+                record
+                for record in self._active.values()
+                if not record.streaming and record.started_monotonic < deadline
+            ]
+        for record in expired:
+            self.finish(record, QueryStatus.CANCELLED, "never read: its ticket expired")
 
     def history(self) -> list[QueryRecord]:
         """Finished statements, newest first."""

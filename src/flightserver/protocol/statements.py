@@ -82,7 +82,7 @@ class StatementService:
         self.results: HandleRegistry[PlannedResult] = HandleRegistry("statement", ttl)
         self.prepared: HandleRegistry[Prepared] = HandleRegistry("prepared statement", ttl)
         # Ops hook: every statement run is tracked (history, metrics, query id in logs).
-        self.queries = QueryTracker(engine.config.query_history_size)
+        self.queries = QueryTracker(engine.config.query_history_size, ttl)
 
     # -- executing -----------------------------------------------------------
 
