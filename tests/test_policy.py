@@ -306,7 +306,7 @@ LOCATION_BYPASSES = [
     "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION 'FILE:///etc/passwd'",
     "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION 'file://other-host/etc/passwd'",
     # mixed case, comments, quoted identifiers
-    'cReAtE /* x */ ExTeRnAl TaBlE "T" STORED AS CSV LOCATION \'/etc/\'',
+    "cReAtE /* x */ ExTeRnAl TaBlE \"T\" STORED AS CSV LOCATION '/etc/'",
     'CREATE EXTERNAL TABLE "catalog"."public"."t" STORED AS CSV LOCATION \'/etc/\'',
     # ../ traversal out of the catalog and state folders
     "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{catalog}/../../../../../etc/passwd'",
@@ -373,13 +373,11 @@ def test_copy_where_allowed_still_cannot_leave_the_roots(
     "sql",
     [
         "SET datafusion.sql_parser.dialect = 'mysql'",
-        'SET "datafusion.runtime.temp_directory" = \'/tmp\'',
+        "SET \"datafusion.runtime.temp_directory\" = '/tmp'",
         "RESET datafusion.execution.collect_statistics",
     ],
 )
-def test_engine_settings_the_policy_relies_on_cannot_be_changed(
-    tmp_path: Path, sql: str
-) -> None:
+def test_engine_settings_the_policy_relies_on_cannot_be_changed(tmp_path: Path, sql: str) -> None:
     with serve(tmp_path, "--policy-allow-session", "true") as served:
         message = denied(served, sql)
         assert "flightserver.policy.setting" in message

@@ -37,7 +37,9 @@ class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = True
     allow_explain: Annotated[
         bool,
-        msgspec.Meta(description="Allow EXPLAIN [ANALYZE] (the explained statement is checked too)."),
+        msgspec.Meta(
+            description="Allow EXPLAIN [ANALYZE] (the explained statement is checked too)."
+        ),
     ] = True
     allow_ddl: Annotated[
         bool,

@@ -3,6 +3,8 @@
 //! DataFusion FFI capsules.
 
 pub mod policy;
+pub mod delta;
+pub mod hashing;
 pub mod rulepack;
 pub mod scan_budget;
 

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use crate::hashing::sha256_hex;
 
 use crate::policy::PolicyConfig;
 use crate::policy::result_rows::ResultRowsGuard;
@@ -44,10 +44,7 @@ impl RulepackConfig {
     /// it identifies exactly which rules shaped a plan.
     pub fn hash(&self) -> String {
         let json = serde_json::to_vec(self).expect("a rulepack config always serializes");
-        Sha256::digest(json)
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        sha256_hex(&json)
     }
 }
 

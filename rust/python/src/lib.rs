@@ -2,7 +2,9 @@
 //! FFI capsules. Only glue lives here; behaviour belongs in flightserver-core.
 
 mod policy;
+mod delta;
 mod rulepack;
+mod runtime;
 
 use pyo3::prelude::*;
 
@@ -31,5 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "SqlSyntaxError",
         m.py().get_type::<policy::SqlSyntaxError>(),
     )?;
+    m.add_class::<delta::DeltaProvider>()?;
+    m.add_class::<delta::DeltaScan>()?;
     Ok(())
 }

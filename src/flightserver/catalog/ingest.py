@@ -16,6 +16,7 @@ import pyarrow as pa
 from datafusion import SessionContext
 from deltalake import write_deltalake
 
+from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import register_delta
 
 TABLES_FOLDER = "tables"
@@ -51,19 +52,24 @@ def managed_location(state_dir: Path, target: IngestTarget) -> Path:
     return state_dir / TABLES_FOLDER / target.catalog / target.schema / target.table
 
 
-def register_managed_tables(ctx: SessionContext, state_dir: Path) -> list[IngestTarget]:
+def register_managed_tables(
+    ctx: SessionContext, delta_tables: DeltaTables, state_dir: Path
+) -> list[IngestTarget]:
     """Registers every Delta table ingested earlier; returns what it registered."""
     found: list[IngestTarget] = []
     for log_dir in sorted((state_dir / TABLES_FOLDER).glob("*/*/*/_delta_log")):
         table_dir = log_dir.parent
         target = IngestTarget(table_dir.parent.parent.name, table_dir.parent.name, table_dir.name)
-        register_delta(ctx, target.catalog, target.schema, target.table, str(table_dir))
+        register_delta(
+            ctx, delta_tables, (target.catalog, target.schema, target.table), str(table_dir)
+        )
         found.append(target)
     return found
 
 
 def ingest(
     ctx: SessionContext,
+    delta_tables: DeltaTables,
     state_dir: Path,
     target: IngestTarget,
     data: pa.RecordBatchReader,
@@ -93,7 +99,7 @@ def ingest(
         mode=mode,
         schema_mode="overwrite" if mode == "overwrite" else None,
     )
-    register_delta(ctx, target.catalog, target.schema, target.table, str(location))
+    register_delta(ctx, delta_tables, (target.catalog, target.schema, target.table), str(location))
     return rows.total
 
 

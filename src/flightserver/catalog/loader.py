@@ -1,7 +1,9 @@
 """Registers the catalog's table definitions into a DataFusion session.
 
-Non-Delta tables are registered only by executing their generated DDL. One bad
-definition is reported and skipped; it never stops the others from loading.
+Non-Delta tables are registered only by executing their generated DDL; Delta
+tables through flightserver's own provider, pinned to their snapshot version
+(`catalog.delta`). One bad definition is reported and skipped; it never stops the
+others from loading.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from pathlib import Path
 
 import msgspec
 from datafusion import SessionContext
-from deltalake import DeltaTable
 
 from flightserver.catalog.ddl import external_table_ddl, quote_identifier
 from flightserver.catalog.definitions import (
@@ -20,6 +21,7 @@ from flightserver.catalog.definitions import (
     read_definition,
     resolve_location,
 )
+from flightserver.catalog.delta import DeltaPin, DeltaTables
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +35,39 @@ class TableStatus(msgspec.Struct, frozen=True):
     location: str | None = None
     ddl: str | None = None
     error: str | None = None
+    # Loaded, but with a caveat the operator should see (e.g. a Delta fallback).
+    warning: str | None = None
+    # What a Delta table reads: provider, snapshot version, file set.
+    delta: DeltaPin | None = None
 
     @property
     def loaded(self) -> bool:
         return self.error is None
 
 
-def load_catalog(ctx: SessionContext, catalog_dir: Path) -> list[TableStatus]:
-    """Registers every `catalog_dir/tables/*.toml`; returns one status per file."""
+def load_catalog(
+    ctx: SessionContext, catalog_dir: Path, delta_tables: DeltaTables | None = None
+) -> list[TableStatus]:
+    """Registers every `catalog_dir/tables/*.toml`; returns one status per file.
+
+    Delta tables are recorded in `delta_tables` (for re-pinning) when given.
+    """
+    delta_tables = delta_tables if delta_tables is not None else DeltaTables()
     statuses = [
-        _load_one(ctx, catalog_dir, path) for path in sorted(catalog_dir.glob("tables/*.toml"))
+        _load_one(ctx, catalog_dir, path, delta_tables)
+        for path in sorted(catalog_dir.glob("tables/*.toml"))
     ]
     for status in statuses:
         if status.error is not None:
             log.warning("table definition %s not loaded: %s", status.source, status.error)
+        elif status.warning is not None:
+            log.warning("table %s: %s", status.name, status.warning)
     return statuses
 
 
-def _load_one(ctx: SessionContext, catalog_dir: Path, path: Path) -> TableStatus:
+def _load_one(
+    ctx: SessionContext, catalog_dir: Path, path: Path, delta_tables: DeltaTables
+) -> TableStatus:
     try:
         definition = read_definition(path)
     except DefinitionError as exc:
@@ -65,8 +82,9 @@ def _load_one(ctx: SessionContext, catalog_dir: Path, path: Path) -> TableStatus
     try:
         ensure_schema(ctx, definition.catalog, definition.schema)
         if definition.format is TableFormat.DELTA:
-            register_delta(ctx, definition.catalog, definition.schema, definition.name, location)
-            return status
+            qualified = (definition.catalog, definition.schema, definition.name)
+            pin = delta_tables.register(ctx, qualified, location, definition.options)
+            return msgspec.structs.replace(status, delta=pin, warning=pin.warning)
         ddl = external_table_ddl(definition, location)
         ctx.sql(ddl)
         return msgspec.structs.replace(status, ddl=ddl)
@@ -80,11 +98,15 @@ def ensure_schema(ctx: SessionContext, catalog: str, schema: str) -> None:
 
 
 def register_delta(
-    ctx: SessionContext, catalog: str, schema: str, name: str, location: str
-) -> None:
+    ctx: SessionContext,
+    delta_tables: DeltaTables,
+    qualified: tuple[str, str, str],
+    location: str,
+) -> DeltaPin:
     """Registers (or re-registers, at its newest version) the Delta table at `location`."""
+    catalog, schema, name = qualified
     ensure_schema(ctx, catalog, schema)
     target = ctx.catalog(catalog).schema(schema)
     if target.table_exist(name):
         target.deregister_table(name)
-    target.register_table(name, DeltaTable(location))
+    return delta_tables.register(ctx, qualified, location, {})

@@ -34,9 +34,13 @@ Policy = _native.Policy
 PolicyViolation = _native.PolicyViolation
 SqlSyntaxError = _native.SqlSyntaxError
 POLICY_ERROR_PREFIX = _native.POLICY_ERROR_PREFIX
+DeltaProvider = _native.DeltaProvider
+DeltaScan = _native.DeltaScan
 
 __all__ = [
     "POLICY_ERROR_PREFIX",
+    "DeltaProvider",
+    "DeltaScan",
     "ExtensionVersionError",
     "Policy",
     "PolicyViolation",

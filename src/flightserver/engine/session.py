@@ -10,6 +10,7 @@ import pyarrow as pa
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from flightserver.artifacts.store import ArtifactStore
+from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
@@ -67,9 +68,11 @@ class Engine:
             limits.admission_timeout_seconds,
         )
         self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA)
-        self.catalog = load_catalog(self.ctx, Path(config.catalog_dir))
+        # The Delta tables' pins (snapshot versions, file sets), for artifacts and re-pinning.
+        self.delta_tables = DeltaTables()
+        self.catalog = load_catalog(self.ctx, Path(config.catalog_dir), self.delta_tables)
         self.state_dir = Path(config.state_dir)
-        register_managed_tables(self.ctx, self.state_dir)
+        register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
         self.artifacts = ArtifactStore(self.ctx, self.state_dir, DEFAULT_CATALOG)
 
     def _new_context(self, catalog: str, schema: str) -> SessionContext:

@@ -58,6 +58,7 @@ def ingest_command(
         try:
             trace.rows = ingest(
                 ctx,
+                engine.delta_tables,
                 engine.state_dir,
                 target,
                 reader.to_reader(),
