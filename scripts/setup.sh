@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything flightserver needs, from a fresh clone:
 #   1. uv (pinned), in a bootstrap environment under the cache folder;
-#   2. .venv with the locked Python dependencies (uv.lock);
+#   2. .venv with the locked Python dependencies (uv.lock), every group
+#      (dev and bench: the checks type-check the benchmarks too);
 #   3. the Rust extension, built by maturin into the package.
 # Usage: scripts/setup.sh [release|fast]   (release: optimized, for serving and
 # benchmarks; fast: compile time first, for tests)
@@ -28,7 +29,8 @@ fi
 export PATH="$bootstrap/bin:$PATH"
 
 echo "setup: Python dependencies from uv.lock"
-uv sync --locked --quiet
+# --inexact: keep the extension that maturin installed on an earlier run.
+uv sync --locked --inexact --all-groups --quiet
 
 echo "setup: building the Rust extension (profile $profile, target dir $CARGO_TARGET_DIR)"
 .venv/bin/maturin develop --uv --profile "$profile" --quiet

@@ -16,9 +16,14 @@ DEMO_CATALOG = REPO / "catalog"
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[ServerProcess]:
-    """The server on the demo catalog, shared by tests that only read."""
-    with ServerProcess.start(["--catalog-dir", str(DEMO_CATALOG)]) as process:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The server on the demo catalog, shared by the tests of a run.
+
+    Tests that write use tables of their own names, in its private state folder.
+    """
+    state_dir = tmp_path_factory.mktemp("state")
+    args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", str(state_dir)]
+    with ServerProcess.start(args) as process:
         yield process
 
 

@@ -7,11 +7,11 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-_LISTENING = re.compile(r"flightserver listening on (grpc://\S+)")
+_LISTENING = re.compile(r"flightserver listening on (grpc(?:\+tls)?://\S+)")
 
 
 @dataclass
@@ -19,14 +19,20 @@ class ServerProcess:
     process: subprocess.Popen[str]
     uri: str = ""
     output: list[str] = field(default_factory=list)
+    _new_line: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
     def start(
-        cls, args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 60.0
+        cls,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        timeout: float = 60.0,
+        command: Sequence[str] = (sys.executable, "-m", "flightserver", "serve"),
     ) -> ServerProcess:
-        """Starts `flightserver serve --port 0 ARGS` and waits until it listens."""
+        """Starts `COMMAND --port 0 ARGS` (COMMAND: `flightserver serve`) and waits
+        until it listens."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "flightserver", "serve", "--port", "0", *args],
+            [*command, "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -43,7 +49,9 @@ class ServerProcess:
     def _pump(self, ready: threading.Event) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.output.append(line)
+            with self._new_line:
+                self.output.append(line)
+                self._new_line.notify_all()
             match = _LISTENING.search(line)
             if match:
                 self.uri = match.group(1)
@@ -53,6 +61,24 @@ class ServerProcess:
     @property
     def log(self) -> str:
         return "".join(self.output)
+
+    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+        """The first output line matching `predicate`, waiting for the server to print it."""
+        with self._new_line:
+            found = self._new_line.wait_for(
+                lambda: next((line for line in self.output if predicate(line)), None),
+                timeout,
+            )
+        if found is None:
+            raise AssertionError(f"the server printed no such line:\n{self.log}")
+        return found
+
+    def announced(self, what: str) -> str:
+        """The address a startup line `flightserver WHAT on ADDRESS` announced."""
+        match = re.search(rf"^flightserver {re.escape(what)} on (\S+)$", self.log, re.MULTILINE)
+        if match is None:
+            raise AssertionError(f"the server announced no {what} address:\n{self.log}")
+        return match.group(1)
 
     @property
     def port(self) -> int:

@@ -10,7 +10,13 @@ import adbc_driver_flightsql.dbapi as flightsql
 import pytest
 from adbc_driver_manager import ProgrammingError
 
-from flightserver.config import ConfigError, ServerConfig, config_options, load_config
+from flightserver.config import (
+    ConfigError,
+    PolicyConfig,
+    ServerConfig,
+    config_options,
+    load_config,
+)
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
 from tests.test_queries import query
@@ -23,22 +29,22 @@ def test_help_documents_every_option_and_its_variable() -> None:
         text=True,
         check=True,
     )
-    # click wraps long lines; compare without line breaks.
-    text = " ".join(result.stdout.split())
+    # click wraps long lines, even inside words; compare without any whitespace.
+    text = "".join(result.stdout.split())
     for option in config_options():
         assert option.flag in text
         assert option.env_var in text
-        assert " ".join(option.description.split()) in text
+        assert "".join(option.description.split()) in text
 
 
 def test_toml_then_overrides(tmp_path: Path) -> None:
     config_file = tmp_path / "server.toml"
-    config_file.write_text('port = 4000\nhost = "0.0.0.0"\n[scan_budget]\nmax_rows = 7\n')
-    config = load_config(config_file, {"port": "5000", "scan_budget__max_bytes": "9"})
+    config_file.write_text('port = 4000\nhost = "0.0.0.0"\n[policy]\nmax_scan_rows = 7\n')
+    config = load_config(config_file, {"port": "5000", "policy__max_scan_bytes": "9"})
     assert config == ServerConfig(
         host="0.0.0.0",
         port=5000,
-        scan_budget=ServerConfig().scan_budget.__class__(max_rows=7, max_bytes=9),
+        policy=PolicyConfig(max_scan_rows=7, max_scan_bytes=9),
     )
 
 
@@ -82,13 +88,13 @@ def _nation_allowed(server: ServerProcess) -> bool:
 
 def test_env_overrides_toml_and_flag_overrides_env(tmp_path: Path) -> None:
     config_file = tmp_path / "server.toml"
-    config_file.write_text(f'catalog_dir = "{DEMO_CATALOG}"\n[scan_budget]\nmax_rows = 10\n')
-    env = {"FLIGHTSERVER_SCAN_BUDGET_MAX_ROWS": "1000"}
+    config_file.write_text(f'catalog_dir = "{DEMO_CATALOG}"\n[policy]\nmax_scan_rows = 10\n')
+    env = {"FLIGHTSERVER_POLICY_MAX_SCAN_ROWS": "1000"}
     with ServerProcess.start(["--config", str(config_file)]) as server:
         assert not _nation_allowed(server)  # TOML: 10 rows
     with ServerProcess.start(["--config", str(config_file)], env=env) as server:
         assert _nation_allowed(server)  # env: 1000 rows
     with ServerProcess.start(
-        ["--config", str(config_file), "--scan-budget-max-rows", "10"], env=env
+        ["--config", str(config_file), "--policy-max-scan-rows", "10"], env=env
     ) as server:
         assert not _nation_allowed(server)  # flag: 10 rows

@@ -10,7 +10,9 @@ from adbc_driver_manager import AdbcStatusCode, ProgrammingError
 from datafusion import SessionContext
 
 from flightserver import _native
+from flightserver.config import ServerConfig
 from flightserver.engine.native import ExtensionVersionError, Rulepack, check_ffi_compatibility
+from flightserver.engine.policy import build_policy
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
 from tests.test_queries import query
@@ -30,7 +32,7 @@ def test_version_gate_refuses_another_major() -> None:
 
 
 def test_rule_runs_on_every_physical_plan_in_process() -> None:
-    rulepack = Rulepack()
+    rulepack = Rulepack(build_policy(ServerConfig()))
     ctx = SessionContext()
     for rule in rulepack.rules():
         ctx.add_physical_optimizer_rule(rule)
@@ -47,7 +49,7 @@ def test_rule_appears_in_the_served_plan(conn: flightsql.Connection) -> None:
 
 
 def test_scan_budget_refuses_a_large_scan_with_permission_denied() -> None:
-    args = ["--catalog-dir", str(DEMO_CATALOG), "--scan-budget-max-rows", "10"]
+    args = ["--catalog-dir", str(DEMO_CATALOG), "--policy-max-scan-rows", "10"]
     with (
         ServerProcess.start(args) as server,
         flightsql.connect(server.uri, autocommit=True) as conn,

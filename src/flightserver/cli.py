@@ -7,7 +7,11 @@ also readable from an environment variable; a TOML file gives the rest.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ import click
 
 from flightserver import __version__
 from flightserver.config import ConfigError, ServerConfig, config_options, load_config
+from flightserver.ops.commands import operator_commands
 
 log = logging.getLogger("flightserver")
 
@@ -62,25 +67,68 @@ def serve(config_path: Path | None, **overrides: str | None) -> None:
         config = load_config(config_path, overrides)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from flightserver.ops.logs import configure_logging
+
+    configure_logging(config.log_level, config.log_format)
+    # DataFusion's threads recurse through deep plans; give them room (the
+    # statement size limits keep expressions well within it). Set before the
+    # engine starts any thread.
+    os.environ.setdefault("RUST_MIN_STACK", str(64 * 1024 * 1024))
     # Imported here so `--help` works without loading the engine.
+    from flightserver.app import build_server
     from flightserver.engine.session import Engine
-    from flightserver.protocol.server import FlightSqlServer
+    from flightserver.ops.runtime import Operations
 
-    engine = Engine(config)
-    server = FlightSqlServer(f"grpc://{config.host}:{config.port}", engine)
+    operations = Operations(config)  # health and HTTP ports: not ready yet
+    try:
+        started = time.perf_counter()
+        engine = Engine(config)
+        operations.catalog_loaded(engine.catalog, time.perf_counter() - started)
+        try:
+            server = build_server(config, engine)
+        except (OSError, ValueError) as exc:
+            raise click.UsageError(str(exc)) from exc
+        scheme = "grpc+tls" if config.tls.cert_file else "grpc"
 
-    loaded = sum(status.loaded for status in engine.catalog)
-    log.info(
-        "catalog %s: %d tables loaded, %d failed",
-        config.catalog_dir,
-        loaded,
-        len(engine.failed_tables),
-    )
-    # The line tests and scripts wait for: the port is bound and serving.
-    print(f"flightserver listening on grpc://{config.host}:{server.port}", flush=True)
-    server.serve()  # returns on SIGINT/SIGTERM: pyarrow installs the handlers
+        loaded = sum(status.loaded for status in engine.catalog)
+        log.info(
+            "catalog %s: %d tables loaded, %d failed",
+            config.catalog_dir,
+            loaded,
+            len(engine.failed_tables),
+        )
+        stop = stop_on_signals()
+        operations.serving(server.statements.queries, server.sessions)
+        # The line tests and scripts wait for: the port is bound and serving.
+        print(f"flightserver listening on {scheme}://{config.host}:{server.port}", flush=True)
+        while not stop.wait(1.0):
+            pass
+        log.info("shutting down: refusing new calls, cancelling running queries")
+        operations.stopping()
+        server.statements.cancel_all()
+        # pyarrow's shutdown waits for every running call; give them a deadline.
+        stopper = threading.Thread(target=server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(config.shutdown_grace_seconds)
+        if stopper.is_alive():
+            log.warning(
+                "calls still running after %g s; exiting anyway", config.shutdown_grace_seconds
+            )
+            logging.shutdown()
+            os._exit(1)
+    finally:
+        operations.stop()
     log.info("stopped")
     sys.exit(0)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT."""
+    received = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: received.set())
+    return received
+
+
+for _command in operator_commands():
+    main.add_command(_command)

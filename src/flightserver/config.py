@@ -15,22 +15,153 @@ from typing import Annotated, Any
 
 import msgspec
 
+from flightserver.ops.logs import LogFormat
+
 ENV_PREFIX = "FLIGHTSERVER_"
 
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
 
-class ScanBudgetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Upper bounds on what one query may scan, enforced by a Rust plan rule."""
+class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a client may do: enforced in Rust (`flightserver._native.Policy`).
 
-    max_rows: Annotated[
+    Python only encodes this Struct to JSON for the Rust decoder, which mirrors
+    these fields. The catalog and state directories are always allowed
+    locations; `allowed_locations` opens more.
+    """
+
+    allow_query: Annotated[
+        bool, msgspec.Meta(description="Allow queries: SELECT, VALUES, SHOW, DESCRIBE.")
+    ] = True
+    allow_explain: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Allow EXPLAIN [ANALYZE] (the explained statement is checked too)."
+        ),
+    ] = True
+    allow_ddl: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Allow DDL: CREATE [EXTERNAL] TABLE, CREATE VIEW, CREATE SCHEMA, DROP."
+        ),
+    ] = True
+    allow_dml: Annotated[
+        bool, msgspec.Meta(description="Allow DML: INSERT, UPDATE, DELETE, MERGE, TRUNCATE.")
+    ] = False
+    allow_copy: Annotated[bool, msgspec.Meta(description="Allow COPY ... TO.")] = False
+    allow_session: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Allow session statements: SET, RESET, transactions, PREPARE/EXECUTE."
+        ),
+    ] = False
+    allowed_locations: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Paths or URL prefixes where tables may be created and files written, "
+            "besides the catalog and state directories (TOML only)."
+        ),
+    ] = msgspec.field(default_factory=list)
+    allowed_schemes: Annotated[
+        list[str],
+        msgspec.Meta(description="URL schemes allowed anywhere, such as s3 (TOML only)."),
+    ] = msgspec.field(default_factory=list)
+    denied_functions: Annotated[
+        list[str], msgspec.Meta(description="Functions no query may call (TOML only).")
+    ] = msgspec.field(default_factory=list)
+    max_scan_rows: Annotated[
         NonNegativeInt | None,
         msgspec.Meta(description="Refuse queries estimated to scan more rows (unset: no limit)."),
     ] = None
-    max_bytes: Annotated[
+    max_scan_bytes: Annotated[
         NonNegativeInt | None,
         msgspec.Meta(description="Refuse queries estimated to scan more bytes (unset: no limit)."),
+    ] = None
+    max_result_rows: Annotated[
+        NonNegativeInt | None,
+        msgspec.Meta(description="Fail queries returning more rows (unset: no limit)."),
+    ] = None
+
+
+class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Resource governance: concurrency, waiting, time and memory per query."""
+
+    max_concurrent_queries: Annotated[
+        PositiveInt, msgspec.Meta(description="Queries planning or running at once.")
+    ] = 16
+    max_queued_queries: Annotated[
+        NonNegativeInt,
+        msgspec.Meta(description="Queries waiting for a slot before new ones are refused."),
+    ] = 64
+    admission_timeout_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="How long a query waits for a slot before it is refused."),
+    ] = 30.0
+    query_timeout_seconds: Annotated[
+        float | None,
+        msgspec.Meta(description="Stop a query's result stream after this long (unset: no limit)."),
+    ] = None
+    max_sql_bytes: Annotated[
+        PositiveInt, msgspec.Meta(description="Longest SQL text accepted.")
+    ] = 1_000_000
+    max_sql_operators: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description="Most operators in one statement (deeper expressions overflow the planner)."
+        ),
+    ] = 4_000
+    memory_limit_bytes: Annotated[
+        NonNegativeInt | None,
+        msgspec.Meta(
+            description="DataFusion memory pool shared by running queries; they spill beyond it."
+        ),
+    ] = None
+
+
+class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Who may connect. Without a users file, everyone connects anonymously."""
+
+    users_file: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="TOML users file (name, argon2 password_hash, role); enables logins."
+        ),
+    ] = None
+    allow_anonymous: Annotated[
+        bool, msgspec.Meta(description="With a users file, also accept calls without credentials.")
+    ] = False
+    token_ttl_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="How long a bearer token issued at login stays valid."),
+    ] = 3600.0
+    token_secret: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Secret signing bearer tokens (unset: random, tokens die with the process)."
+        ),
+    ] = None
+    max_failed_logins: Annotated[
+        PositiveInt, msgspec.Meta(description="Failed logins per user before logins are refused.")
+    ] = 5
+    lockout_seconds: Annotated[
+        float, msgspec.Meta(gt=0, description="Window over which failed logins are counted.")
+    ] = 60.0
+
+
+class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """TLS for the Flight port; a client CA makes it mutual TLS."""
+
+    cert_file: Annotated[
+        str | None, msgspec.Meta(description="PEM certificate chain (enables TLS).")
+    ] = None
+    key_file: Annotated[
+        str | None, msgspec.Meta(description="PEM private key of the certificate.")
+    ] = None
+    client_ca_file: Annotated[
+        str | None,
+        msgspec.Meta(description="PEM CA bundle; clients must present a certificate it signed."),
     ] = None
 
 
@@ -45,6 +176,13 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         str,
         msgspec.Meta(description="Folder holding the table definitions (catalog/tables/*.toml)."),
     ] = "catalog"
+    state_dir: Annotated[
+        str,
+        msgspec.Meta(
+            description="Folder for the server's own data (ingested tables, artifacts); "
+            "COPY may write here."
+        ),
+    ] = "state"
     target_partitions: Annotated[
         PositiveInt | None,
         msgspec.Meta(description="DataFusion target partitions (unset: one per core)."),
@@ -53,10 +191,40 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         float,
         msgspec.Meta(gt=0, description="How long a planned statement's ticket stays valid."),
     ] = 600.0
+    shutdown_grace_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="On SIGTERM/SIGINT, how long running queries get to stop."),
+    ] = 10.0
+    session_idle_seconds: Annotated[
+        float, msgspec.Meta(gt=0, description="A session unused this long is forgotten.")
+    ] = 3600.0
     log_level: Annotated[
         str, msgspec.Meta(description="Log level: DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO"
-    scan_budget: ScanBudgetConfig = msgspec.field(default_factory=ScanBudgetConfig)
+    log_format: Annotated[
+        LogFormat, msgspec.Meta(description="Log line format: text, or json (one object a line).")
+    ] = LogFormat.TEXT
+    health_port: Annotated[
+        Port | None,
+        msgspec.Meta(
+            description="Port of the gRPC health checking service (unset: off; 0: a free one)."
+        ),
+    ] = None
+    http_port: Annotated[
+        Port | None,
+        msgspec.Meta(
+            description="Port of the HTTP metrics, readiness and status page (unset: off; "
+            "0: a free one)."
+        ),
+    ] = None
+    query_history_size: Annotated[
+        PositiveInt,
+        msgspec.Meta(description="How many finished queries the status page remembers."),
+    ] = 200
+    policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
 
 
 class ConfigError(ValueError):
@@ -85,7 +253,7 @@ class ConfigOption:
 
 
 def config_options(struct: type[msgspec.Struct] = ServerConfig) -> Iterator[ConfigOption]:
-    """Yields every leaf option of a config Struct, nested Structs flattened."""
+    """Yields every leaf option of a config Struct, nested Structs flattened, lists left out."""
     info = msgspec.inspect.type_info(struct)
     assert isinstance(info, msgspec.inspect.StructType)
     yield from _leaf_options(info, ())
@@ -104,6 +272,8 @@ def _leaf_options(
         if isinstance(field_type, msgspec.inspect.Metadata):
             description = (field_type.extra_json_schema or {}).get("description", "")
             field_type = field_type.type
+        if isinstance(field_type, msgspec.inspect.ListType):
+            continue  # lists are set in the TOML file only
         yield ConfigOption(path, field_type, description)
 
 

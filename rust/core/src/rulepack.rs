@@ -5,18 +5,47 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
+use serde::Serialize;
+use crate::hashing::sha256_hex;
 
+use crate::policy::PolicyConfig;
+use crate::policy::result_rows::ResultRowsGuard;
+use crate::policy::sink_guard::SinkGuard;
 use crate::scan_budget::{ScanBudget, ScanBudgetGuard};
 
 pub const RULEPACK_NAME: &str = "flightserver.rulepack";
 /// Bumped whenever a rule is added, removed or changes behaviour, so plan
 /// artifacts can tell which rules shaped a plan.
-pub const RULEPACK_VERSION: u32 = 1;
+pub const RULEPACK_VERSION: u32 = 2;
 
 /// Everything the rules are configured with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RulepackConfig {
     pub scan_budget: ScanBudget,
+    /// Whether plans may write data (the sink guard).
+    pub writes_allowed: bool,
+    pub max_result_rows: Option<u64>,
+}
+
+impl RulepackConfig {
+    /// The rules' part of a policy.
+    pub fn from_policy(policy: &PolicyConfig) -> Self {
+        Self {
+            scan_budget: ScanBudget {
+                max_scan_rows: policy.max_scan_rows,
+                max_scan_bytes: policy.max_scan_bytes,
+            },
+            writes_allowed: policy.allows_writes(),
+            max_result_rows: policy.max_result_rows,
+        }
+    }
+
+    /// SHA-256 (hex) of this configuration's JSON: with the name and version,
+    /// it identifies exactly which rules shaped a plan.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a rulepack config always serializes");
+        sha256_hex(&json)
+    }
 }
 
 /// Counters the rules move as they run, shared with whoever installed them.
@@ -30,10 +59,15 @@ pub fn build_rules(
     config: &RulepackConfig,
     counters: &RulepackCounters,
 ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
-    vec![Arc::new(ScanBudgetGuard::new(
-        config.scan_budget,
-        Arc::clone(&counters.scan_budget_checks),
-    ))]
+    vec![
+        Arc::new(ScanBudgetGuard::new(
+            config.scan_budget,
+            Arc::clone(&counters.scan_budget_checks),
+        )),
+        Arc::new(SinkGuard::new(config.writes_allowed)),
+        // Last: it wraps the plan's root.
+        Arc::new(ResultRowsGuard::new(config.max_result_rows)),
+    ]
 }
 
 #[cfg(test)]
@@ -41,9 +75,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rulepack_starts_with_the_scan_budget_guard() {
+    fn rulepack_holds_the_guards_in_order() {
         let rules = build_rules(&RulepackConfig::default(), &RulepackCounters::default());
         let names: Vec<&str> = rules.iter().map(|r| r.name()).collect();
-        assert_eq!(names, vec![ScanBudgetGuard::NAME]);
+        assert_eq!(
+            names,
+            vec![
+                ScanBudgetGuard::NAME,
+                SinkGuard::NAME,
+                ResultRowsGuard::NAME
+            ]
+        );
+    }
+
+    #[test]
+    fn config_comes_from_the_policy_and_its_hash_follows_it() {
+        let mut policy = PolicyConfig::read_only();
+        policy.max_scan_bytes = Some(10);
+        policy.max_result_rows = Some(3);
+        let config = RulepackConfig::from_policy(&policy);
+        assert_eq!(config.scan_budget.max_scan_bytes, Some(10));
+        assert_eq!(config.max_result_rows, Some(3));
+        assert!(!config.writes_allowed);
+        policy.allow_copy = true;
+        let writing = RulepackConfig::from_policy(&policy);
+        assert!(writing.writes_allowed);
+
+        assert_eq!(config.hash().len(), 64);
+        assert_eq!(
+            config.hash(),
+            RulepackConfig::from_policy(&PolicyConfig {
+                allow_copy: false,
+                ..policy.clone()
+            })
+            .hash()
+        );
+        assert_ne!(config.hash(), writing.hash());
+        // Settings the rules do not read do not change the hash.
+        policy.allow_ddl = !policy.allow_ddl;
+        assert_eq!(writing.hash(), RulepackConfig::from_policy(&policy).hash());
     }
 }

@@ -15,7 +15,7 @@ use datafusion_physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext}
 use crate::POLICY_ERROR_PREFIX;
 
 /// Upper bounds on what one query may scan. `None` means unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ScanBudget {
     pub max_scan_rows: Option<u64>,
     pub max_scan_bytes: Option<u64>,

@@ -1,6 +1,7 @@
 //! `flightserver._native`: exports flightserver-core to Python as DataFusion
 //! FFI capsules. Only glue lives here; behaviour belongs in flightserver-core.
 
+mod policy;
 mod delta;
 mod rulepack;
 mod runtime;
@@ -23,6 +24,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_class::<rulepack::Rulepack>()?;
     m.add_class::<rulepack::PhysicalRule>()?;
+    m.add_class::<policy::Policy>()?;
+    m.add(
+        "PolicyViolation",
+        m.py().get_type::<policy::PolicyViolation>(),
+    )?;
+    m.add(
+        "SqlSyntaxError",
+        m.py().get_type::<policy::SqlSyntaxError>(),
+    )?;
     m.add_class::<delta::DeltaProvider>()?;
     m.add_class::<delta::DeltaScan>()?;
     Ok(())

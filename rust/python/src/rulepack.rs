@@ -10,33 +10,34 @@ use datafusion_physical_optimizer::PhysicalOptimizerRule;
 use flightserver_core::rulepack::{
     RULEPACK_NAME, RULEPACK_VERSION, RulepackConfig, RulepackCounters, build_rules,
 };
-use flightserver_core::scan_budget::ScanBudget;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
+
+use crate::policy::Policy;
 
 type SharedRule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
 
 /// The configured rulepack and the counters its rules move.
 #[pyclass(frozen, module = "flightserver._native")]
 pub struct Rulepack {
+    config: RulepackConfig,
     rules: Vec<SharedRule>,
     counters: RulepackCounters,
 }
 
 #[pymethods]
 impl Rulepack {
+    /// The rules enforcing `policy` on physical plans.
     #[new]
-    #[pyo3(signature = (*, max_scan_rows = None, max_scan_bytes = None))]
-    fn new(max_scan_rows: Option<u64>, max_scan_bytes: Option<u64>) -> Self {
-        let config = RulepackConfig {
-            scan_budget: ScanBudget {
-                max_scan_rows,
-                max_scan_bytes,
-            },
-        };
+    fn new(policy: &Policy) -> Self {
+        let config = RulepackConfig::from_policy(policy.config());
         let counters = RulepackCounters::default();
         let rules = build_rules(&config, &counters);
-        Self { rules, counters }
+        Self {
+            config,
+            rules,
+            counters,
+        }
     }
 
     #[classattr]
@@ -47,6 +48,19 @@ impl Rulepack {
     #[classattr]
     fn version() -> u32 {
         RULEPACK_VERSION
+    }
+
+    /// SHA-256 of the rules' configuration: with name and version, the
+    /// rulepack's identity.
+    #[getter]
+    fn config_hash(&self) -> String {
+        self.config.hash()
+    }
+
+    /// The rules' configuration, as JSON.
+    #[getter]
+    fn config_json(&self) -> String {
+        serde_json::to_string(&self.config).expect("a rulepack config always serializes")
     }
 
     /// The rules, in the order they are to be installed.

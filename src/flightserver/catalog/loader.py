@@ -17,7 +17,6 @@ from datafusion import SessionContext
 from flightserver.catalog.ddl import external_table_ddl, quote_identifier
 from flightserver.catalog.definitions import (
     DefinitionError,
-    TableDefinition,
     TableFormat,
     read_definition,
     resolve_location,
@@ -81,7 +80,7 @@ def _load_one(
         location=location,
     )
     try:
-        _ensure_schema(ctx, definition)
+        ensure_schema(ctx, definition.catalog, definition.schema)
         if definition.format is TableFormat.DELTA:
             qualified = (definition.catalog, definition.schema, definition.name)
             pin = delta_tables.register(ctx, qualified, location, definition.options)
@@ -93,7 +92,21 @@ def _load_one(
         return msgspec.structs.replace(status, error=str(exc))
 
 
-def _ensure_schema(ctx: SessionContext, definition: TableDefinition) -> None:
-    catalog = quote_identifier(definition.catalog)
-    ctx.sql(f"CREATE DATABASE IF NOT EXISTS {catalog}")
-    ctx.sql(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{quote_identifier(definition.schema)}")
+def ensure_schema(ctx: SessionContext, catalog: str, schema: str) -> None:
+    ctx.sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(catalog)}")
+    ctx.sql(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(catalog)}.{quote_identifier(schema)}")
+
+
+def register_delta(
+    ctx: SessionContext,
+    delta_tables: DeltaTables,
+    qualified: tuple[str, str, str],
+    location: str,
+) -> DeltaPin:
+    """Registers (or re-registers, at its newest version) the Delta table at `location`."""
+    catalog, schema, name = qualified
+    ensure_schema(ctx, catalog, schema)
+    target = ctx.catalog(catalog).schema(schema)
+    if target.table_exist(name):
+        target.deregister_table(name)
+    return delta_tables.register(ctx, qualified, location, {})

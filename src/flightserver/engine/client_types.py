@@ -1,8 +1,9 @@
 """Result types every client reads.
 
 DataFusion produces view types (Utf8View, BinaryView, ListView) for speed; the
-Arrow Flight SQL JDBC driver 18.x cannot read them. Results are cast to their
-classic equivalents at the server, as the last projection of the query.
+Arrow Flight SQL JDBC driver 18.x cannot read them, and JDBC has no unsigned
+integers, and it cannot read zoned timestamps. Results are cast to types both
+drivers read correctly, as the last projection of the query.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from datafusion import DataFrame, col
 _VIEW_TO_CLASSIC: dict[pa.DataType, pa.DataType] = {
     pa.string_view(): pa.utf8(),
     pa.binary_view(): pa.binary(),
+    # JDBC has no unsigned integers: the JDBC driver reads uint8 255 as -1.
+    # Each unsigned type goes out as the signed type that holds all its values.
+    pa.uint8(): pa.int16(),
+    pa.uint16(): pa.int32(),
+    pa.uint32(): pa.int64(),
+    pa.uint64(): pa.decimal128(20, 0),
 }
 
 
@@ -21,6 +28,11 @@ def client_type(data_type: pa.DataType) -> pa.DataType:
     classic = _VIEW_TO_CLASSIC.get(data_type)
     if classic is not None:
         return classic
+    if isinstance(data_type, pa.TimestampType) and data_type.tz is not None:
+        # Sent as UTC wall-clock time without a zone: the JDBC driver 18.x
+        # (DBeaver's) cannot getObject() a zoned timestamp, and shifts named
+        # zones (Europe/Berlin) by their offset a second time.
+        return pa.timestamp(data_type.unit)
     if isinstance(data_type, pa.ListViewType | pa.ListType):
         return pa.list_(_client_field(data_type.value_field))
     if isinstance(data_type, pa.LargeListViewType | pa.LargeListType):
@@ -48,6 +60,16 @@ def _column(name: str):  # noqa: ANN202 - datafusion.Expr
     return col('"' + name.replace('"', '""') + '"')
 
 
+def _cast(field: pa.Field, target: pa.DataType):  # noqa: ANN202 - datafusion.Expr
+    column = _column(field.name)
+    source = field.type
+    if isinstance(source, pa.TimestampType) and source.tz not in (None, "UTC"):
+        # Relabel as UTC first (same instants): casting a zoned timestamp
+        # straight to a zoneless one would give local time in the old zone.
+        column = column.cast(pa.timestamp(source.unit, "UTC"))
+    return column.cast(target).alias(field.name)
+
+
 def with_client_types(df: DataFrame, schema: pa.Schema) -> DataFrame:
     """`df` unchanged if `schema` (its schema) is client-readable, else with casts added."""
     targets = [client_type(field.type) for field in schema]
@@ -55,9 +77,7 @@ def with_client_types(df: DataFrame, schema: pa.Schema) -> DataFrame:
         return df
     return df.select(
         *(
-            _column(field.name)
-            if target == field.type
-            else _column(field.name).cast(target).alias(field.name)
+            _column(field.name) if target == field.type else _cast(field, target)
             for target, field in zip(targets, schema, strict=True)
         )
     )

@@ -30,6 +30,9 @@ def check_ffi_compatibility(wheel_version: str, ffi_major: int) -> None:
 check_ffi_compatibility(datafusion.__version__, _native.DATAFUSION_FFI_MAJOR)
 
 Rulepack = _native.Rulepack
+Policy = _native.Policy
+PolicyViolation = _native.PolicyViolation
+SqlSyntaxError = _native.SqlSyntaxError
 POLICY_ERROR_PREFIX = _native.POLICY_ERROR_PREFIX
 DeltaProvider = _native.DeltaProvider
 DeltaScan = _native.DeltaScan
@@ -39,6 +42,9 @@ __all__ = [
     "DeltaProvider",
     "DeltaScan",
     "ExtensionVersionError",
+    "Policy",
+    "PolicyViolation",
     "Rulepack",
+    "SqlSyntaxError",
     "check_ffi_compatibility",
 ]

@@ -1,22 +1,32 @@
-"""The engine: one DataFusion session with our rulepack and the catalog loaded."""
+"""The engine: DataFusion contexts with our rulepack, and the catalog loaded."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
-from datafusion import DataFrame, SessionConfig, SessionContext
+from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
+from flightserver.artifacts.store import ArtifactStore
 from flightserver.catalog.delta import DeltaTables
+from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
-from flightserver.engine.client_types import with_client_types
-from flightserver.engine.native import Rulepack
+from flightserver.engine import statements
+from flightserver.engine.admission import Admission
+from flightserver.engine.native import Policy, Rulepack
+from flightserver.engine.parameters import operator_count
+from flightserver.engine.policy import build_policy, sql_options
+from flightserver.engine.statements import PreparedStatement, StatementResult
+
+DEFAULT_CATALOG = "datafusion"
+DEFAULT_SCHEMA = "public"
 
 
 def session_config(config: ServerConfig) -> SessionConfig:
-    """DataFusion settings every session gets."""
+    """DataFusion settings every context gets."""
     settings = {
         "datafusion.catalog.information_schema": "true",
         # Both drivers read Utf8/Binary; the JDBC driver (18.x) fails on view types.
@@ -25,35 +35,103 @@ def session_config(config: ServerConfig) -> SessionConfig:
         "datafusion.execution.target_partitions": str(
             config.target_partitions or os.cpu_count() or 1
         ),
+        # The policy parses requests as the engine does only with these.
+        **Policy.engine_settings(),
     }
     return SessionConfig(settings)
 
 
+def runtime_config(config: ServerConfig) -> RuntimeEnvBuilder:
+    """Memory pool and spilling; without a limit, DataFusion's unbounded pool."""
+    runtime = RuntimeEnvBuilder().with_disk_manager_os()
+    limit = config.limits.memory_limit_bytes
+    return runtime if limit is None else runtime.with_fair_spill_pool(limit)
+
+
+class StatementTooLarge(ValueError):
+    """The statement is beyond the configured size or complexity limits."""
+
+
 class Engine:
-    """Owns the session that every query of this server runs in."""
+    """Owns the shared context every query runs in, unless its session chose other defaults."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.ctx = SessionContext(session_config(config))
-        self.rulepack = Rulepack(
-            max_scan_rows=config.scan_budget.max_rows,
-            max_scan_bytes=config.scan_budget.max_bytes,
+        Path(config.state_dir).mkdir(parents=True, exist_ok=True)
+        self.policy = build_policy(config)
+        self.sql_options = sql_options(self.policy)
+        self.rulepack = Rulepack(self.policy)
+        limits = config.limits
+        self.admission = Admission(
+            limits.max_concurrent_queries,
+            limits.max_queued_queries,
+            limits.admission_timeout_seconds,
         )
-        for rule in self.rulepack.rules():
-            self.ctx.add_physical_optimizer_rule(rule)
+        self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA)
         # The Delta tables' pins (snapshot versions, file sets), for artifacts and re-pinning.
         self.delta_tables = DeltaTables()
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir), self.delta_tables)
+        self.state_dir = Path(config.state_dir)
+        register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
+        self.artifacts = ArtifactStore(self.ctx, self.state_dir, DEFAULT_CATALOG)
+
+    def _new_context(self, catalog: str, schema: str) -> SessionContext:
+        settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
+        ctx = SessionContext(settings, runtime_config(self.config))
+        for rule in self.rulepack.rules():
+            ctx.add_physical_optimizer_rule(rule)
+        return ctx
+
+    def session_context(self, catalog: str, schema: str) -> SessionContext:
+        """A context resolving unqualified names in `catalog.schema`, sharing all tables."""
+        ctx = self._new_context(catalog, schema)
+        for name in self.ctx.catalog_names():
+            ctx.register_catalog_provider(name, self.ctx.catalog(name))
+        return ctx
 
     @property
     def failed_tables(self) -> list[TableStatus]:
         return [status for status in self.catalog if not status.loaded]
 
-    def plan(self, query: str) -> tuple[DataFrame, pa.Schema]:
-        """Plans `query` for a client: the DataFrame to run and the schema it yields.
+    def check_size(self, sql: str) -> None:
+        """Refuses SQL too large, or nested too deeply, for DataFusion to plan safely.
 
-        DDL takes effect here, as DataFusion runs it eagerly.
+        DataFusion plans expressions recursively: an expression thousands of
+        operators deep overflows the thread's stack and kills the process.
         """
-        df = self.ctx.sql(query)
-        df = with_client_types(df, df.schema())
-        return df, df.schema()
+        limits = self.config.limits
+        if len(sql) > limits.max_sql_bytes:
+            raise StatementTooLarge(
+                f"SQL text of {len(sql)} characters exceeds {limits.max_sql_bytes}"
+            )
+        operators = operator_count(sql)
+        if operators > limits.max_sql_operators:
+            raise StatementTooLarge(
+                f"statement applies {operators} operators, "
+                f"more than the {limits.max_sql_operators} allowed"
+            )
+
+    def admit(self, sql: str) -> None:
+        """Checks `sql` before DataFusion sees it: its size, then the Rust policy
+        (DDL runs inside DataFusion's planning, so this is the last chance)."""
+        self.check_size(sql)
+        self.policy.check_sql(sql)
+
+    def prepare(self, ctx: SessionContext, sql: str) -> PreparedStatement:
+        """Analyses `sql` without running it (for prepared statements)."""
+        self.admit(sql)
+        return statements.prepare(ctx, sql)
+
+    def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
+        return statements.prepare_substrait(ctx, plan)
+
+    def execute(
+        self,
+        ctx: SessionContext,
+        statement: PreparedStatement,
+        parameters: Mapping[str, pa.Scalar] | None = None,
+    ) -> StatementResult:
+        """Runs `statement`: queries are planned to stream, everything else completes now."""
+        if statement.substrait is None:
+            self.admit(statement.sql)
+        return statements.execute(ctx, statement, parameters, self.sql_options)

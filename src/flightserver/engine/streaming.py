@@ -8,12 +8,34 @@ and each batch crosses into pyarrow through the Arrow C data interface.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyarrow as pa
-from datafusion import DataFrame
+from datafusion import DataFrame, RecordBatchStream
+
+from flightserver.engine.admission import Admission, Deadline
 
 ErrorMapper = Callable[[Exception], Exception]
+
+
+class QueryCancelledError(Exception):
+    """Raised into a stream whose query was cancelled."""
+
+
+class QueryTimedOutError(Exception):
+    """Raised into a stream whose query ran past its deadline."""
+
+
+@dataclass(frozen=True)
+class StreamControls:
+    """What may stop a stream early, and the admission slot it runs in."""
+
+    cancelled: threading.Event
+    deadline: Deadline
+    admission: Admission
+    on_end: Callable[[], None] = lambda: None  # called once, when the stream ends or is dropped
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -29,23 +51,63 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 
 def stream_dataframe(
-    df: DataFrame, schema: pa.Schema, map_error: ErrorMapper
+    df: DataFrame, schema: pa.Schema, map_error: ErrorMapper, controls: StreamControls
 ) -> pa.RecordBatchReader:
-    """Starts executing `df`; batches are produced as the reader is consumed.
+    """Starts executing `df` in an admission slot; batches come as the reader is read.
 
-    Errors raised while executing go through `map_error`, so a failure in the
-    middle of a stream reaches the client with the same status as one at planning.
+    Planning errors (physical rules refusing the plan, among them) raise here.
+    Errors while streaming go through `map_error`. Cancellation or the deadline
+    end the stream at the next batch, dropping (and so stopping) the execution.
+    The slot is held until the stream ends or the reader is dropped.
     """
+    controls.admission.acquire()
     try:
         stream = df.execute_stream()
-    except Exception as exc:
-        raise map_error(exc) from exc
+    except BaseException:
+        controls.admission.release()
+        raise
+    return pa.RecordBatchReader.from_batches(schema, _Batches(stream, schema, map_error, controls))
 
-    def batches() -> Iterator[pa.RecordBatch]:
+
+class _Batches:
+    def __init__(
+        self,
+        stream: RecordBatchStream,
+        schema: pa.Schema,
+        map_error: ErrorMapper,
+        controls: StreamControls,
+    ) -> None:
+        self._stream = stream
+        self._schema = schema
+        self._map_error = map_error
+        self._controls = controls
+        self._released = False
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> _Batches:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
         try:
-            for batch in stream:
-                yield conform(batch.to_pyarrow(), schema)
+            if self._controls.cancelled.is_set():
+                raise QueryCancelledError("the query was cancelled")
+            if self._controls.deadline.expired():
+                limit = self._controls.deadline.seconds
+                raise QueryTimedOutError(f"the query ran longer than {limit:g} s; stopped")
+            return conform(next(self._stream).to_pyarrow(), self._schema)
+        except StopIteration:
+            self._release()
+            raise
         except Exception as exc:
-            raise map_error(exc) from exc
+            self._release()
+            raise self._map_error(exc) from None
 
-    return pa.RecordBatchReader.from_batches(schema, batches())
+    def _release(self) -> None:
+        with self._lock:
+            if not self._released:
+                self._released = True
+                self._controls.admission.release()
+                self._controls.on_end()
+
+    def __del__(self) -> None:
+        self._release()

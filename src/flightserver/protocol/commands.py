@@ -33,6 +33,9 @@ _KNOWN: dict[str, type[Message]] = {
         sql.CommandGetImportedKeys,
         sql.CommandGetCrossReference,
         sql.TicketStatementQuery,
+        sql.ActionCreatePreparedStatementRequest,
+        sql.ActionCreatePreparedSubstraitPlanRequest,
+        sql.ActionClosePreparedStatementRequest,
     )
 }
 
@@ -72,4 +75,14 @@ def parse(cls: type[M], data: bytes) -> M:
         message.ParseFromString(data)
     except DecodeError as exc:
         raise InvalidRequest(f"malformed {cls.DESCRIPTOR.full_name}: {exc}") from exc
+    return message
+
+
+def unpack_as(cls: type[M], data: bytes) -> M:
+    """Decodes Any-wrapped bytes that must carry a `cls` message."""
+    message = unpack(data)
+    if not isinstance(message, cls):
+        raise InvalidRequest(
+            f"expected {cls.DESCRIPTOR.full_name}, got {message.DESCRIPTOR.full_name}"
+        )
     return message

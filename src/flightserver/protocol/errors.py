@@ -1,27 +1,71 @@
 """One table from failures to gRPC status codes.
 
-Handlers raise `RequestError` subclasses (or let DataFusion errors through);
-`to_flight_error` turns any exception into the pyarrow exception whose gRPC
-status the client sees. Nothing else in the server chooses a status.
+Handlers raise `RequestError` subclasses (DataFusion's errors pass through
+`engine_error`); `to_flight_error` turns any exception into the exception
+pyarrow.flight maps to the intended gRPC status. Nothing else picks a status.
+
+pyarrow sends a Python exception's formatted traceback along with its message
+for every status that has no pyarrow.flight exception class (INVALID_ARGUMENT,
+NOT_FOUND, UNIMPLEMENTED). Clients must get a clear message, not our stack, so
+`_hide_client_tracebacks` formats the exceptions made here as their class name.
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
+from typing import Any
 
 import pyarrow as pa
 from pyarrow import flight
 
+from flightserver.engine.admission import Overloaded
 from flightserver.engine.native import POLICY_ERROR_PREFIX
+from flightserver.engine.streaming import QueryCancelledError, QueryTimedOutError
 
 log = logging.getLogger(__name__)
+
+
+class _ClientStatus(Exception):
+    """An exception raised to pyarrow only to carry a status and message to the client."""
+
+    def __str__(self) -> str:
+        # KeyError's str() would quote the message.
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidArgumentStatus(_ClientStatus, pa.ArrowInvalid):
+    pass
+
+
+class NotFoundStatus(_ClientStatus, pa.ArrowKeyError):
+    pass
+
+
+class UnimplementedStatus(_ClientStatus, pa.ArrowNotImplementedError):
+    pass
+
+
+class CancelledStatus(_ClientStatus, pa.ArrowCancelled):
+    pass
 
 
 class RequestError(Exception):
     """A request the server understood and refuses; the message goes to the client."""
 
     def to_flight(self) -> Exception:
-        return pa.ArrowInvalid(str(self))  # INVALID_ARGUMENT
+        """The exception a handler raises to answer with this error's status."""
+        return InvalidArgumentStatus(str(self))
+
+    def to_stream(self) -> Exception:
+        """The exception to raise inside a result stream.
+
+        pyarrow gives an exception raised while a stream is read only an Arrow
+        status (INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, CANCELLED), never a
+        Flight one, so errors without such a status go out as INVALID_ARGUMENT.
+        """
+        status = self.to_flight()
+        return status if isinstance(status, _ClientStatus) else InvalidArgumentStatus(str(self))
 
 
 class InvalidRequest(RequestError):
@@ -32,14 +76,14 @@ class NotFound(RequestError):
     """An unknown or expired handle, ticket or object: NOT_FOUND."""
 
     def to_flight(self) -> Exception:
-        return pa.ArrowKeyError(str(self))
+        return NotFoundStatus(str(self))
 
 
 class Unimplemented(RequestError):
     """A command or action this server does not offer: UNIMPLEMENTED."""
 
     def to_flight(self) -> Exception:
-        return pa.ArrowNotImplementedError(str(self))
+        return UnimplementedStatus(str(self))
 
 
 class PermissionDenied(RequestError):
@@ -49,12 +93,50 @@ class PermissionDenied(RequestError):
         return flight.FlightUnauthorizedError(str(self))
 
 
+class Unavailable(RequestError):
+    """The server is too busy right now; retrying later may succeed: UNAVAILABLE."""
+
+    def to_flight(self) -> Exception:
+        return flight.FlightUnavailableError(str(self))
+
+
+class TimedOut(RequestError):
+    """The request ran past its deadline: DEADLINE_EXCEEDED (CANCELLED mid-stream)."""
+
+    def to_flight(self) -> Exception:
+        return flight.FlightTimedOutError(str(self))
+
+    def to_stream(self) -> Exception:
+        return CancelledStatus(str(self))
+
+
+class Cancelled(RequestError):
+    """The client cancelled the request: CANCELLED."""
+
+    def to_flight(self) -> Exception:
+        return flight.FlightCancelledError(str(self))
+
+    def to_stream(self) -> Exception:
+        return CancelledStatus(str(self))
+
+
 def engine_error(exc: Exception) -> RequestError:
     """Classifies an error raised by DataFusion while planning or running SQL."""
+    if isinstance(exc, QueryCancelledError):
+        return Cancelled(str(exc))
+    if isinstance(exc, QueryTimedOutError):
+        return TimedOut(str(exc))
+    if isinstance(exc, Overloaded):
+        return Unavailable(str(exc))
     message = str(exc)
     if POLICY_ERROR_PREFIX in message:
         return PermissionDenied(message)
     return InvalidRequest(message)
+
+
+def to_stream_error(exc: Exception) -> Exception:
+    """The exception to raise inside a result stream for an engine error."""
+    return engine_error(exc).to_stream()
 
 
 def to_flight_error(exc: Exception) -> Exception:
@@ -65,3 +147,18 @@ def to_flight_error(exc: Exception) -> Exception:
         return exc
     log.exception("internal error while serving a request")
     return flight.FlightInternalError(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _hide_client_tracebacks() -> None:
+    original = traceback.format_exception
+
+    def format_exception(exc: Any, /, *args: Any, **kwargs: Any) -> list[str]:
+        value = args[0] if args else exc
+        if isinstance(value, _ClientStatus):
+            return [type(value).__name__]
+        return original(exc, *args, **kwargs)
+
+    traceback.format_exception = format_exception
+
+
+_hide_client_tracebacks()

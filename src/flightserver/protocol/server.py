@@ -1,38 +1,45 @@
 """The Flight SQL server: pyarrow.flight glue around one dispatch table per RPC.
 
-A request flows decode (commands.unpack) -> handler (by message type) -> engine,
-and every failure leaves through errors.to_flight_error.
+A request flows: decode (commands.unpack) -> the handler registered for its
+message type -> the engine. Every failure leaves through errors.to_flight_error,
+so each gets its gRPC status in one place.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
+from datafusion import SessionContext
 from google.protobuf.message import Message
 from pyarrow import flight
 
-from flightserver.engine.session import Engine
-from flightserver.engine.streaming import stream_dataframe
-from flightserver.protocol import commands, schemas
-from flightserver.protocol.errors import (
-    InvalidRequest,
-    Unimplemented,
-    engine_error,
-    to_flight_error,
-)
+from flightserver.actions import ActionContext, CustomAction, all_actions
+from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine
+from flightserver.engine.statements import substrait_version
+from flightserver.protocol import commands, metadata, schemas
+from flightserver.protocol.errors import InvalidRequest, Unimplemented, to_flight_error
+from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
+from flightserver.protocol.ingest import ingest_command
+from flightserver.protocol.sessions import (
+    MIDDLEWARE_KEY,
+    SessionMiddlewareFactory,
+    SessionRegistry,
+)
 from flightserver.protocol.sql_info import server_sql_info, sql_info_table
-from flightserver.protocol.statements import StatementRegistry
+from flightserver.protocol.statements import StatementService, single_endpoint_info
 
 log = logging.getLogger(__name__)
 
-InfoHandler = Callable[[Any, flight.FlightDescriptor], flight.FlightInfo]
-GetHandler = Callable[[Any], flight.FlightDataStream]
-MetadataBuilder = Callable[[Any], pa.Table]
+Call = flight.ServerCallContext
+InfoHandler = Callable[[SessionContext, Any, flight.FlightDescriptor], flight.FlightInfo]
+PutHandler = Callable[[Call, Any, flight.MetadataRecordBatchReader], bytes]
+ActionHandler = Callable[[Call, bytes], list[bytes]]
+MetadataBuilder = Callable[[SessionContext, Any], pa.Table]
 
 
 @contextmanager
@@ -44,112 +51,227 @@ def flight_errors() -> Generator[None]:
         raise to_flight_error(exc) from exc
 
 
-def single_endpoint_info(
-    schema: pa.Schema, descriptor: flight.FlightDescriptor, ticket: bytes
-) -> flight.FlightInfo:
-    """A FlightInfo with one endpoint and no location: the client reuses its connection."""
-    return flight.FlightInfo(schema, descriptor, [flight.FlightEndpoint(ticket, [])], -1, -1)
-
-
 class FlightSqlServer(flight.FlightServerBase):
     def __init__(self, location: str, engine: Engine, **kwargs: Any) -> None:
-        super().__init__(location, **kwargs)
+        middleware: dict[str, flight.ServerMiddlewareFactory] = {
+            MIDDLEWARE_KEY: SessionMiddlewareFactory(),
+            **kwargs.pop("middleware", {}),
+        }
+        super().__init__(location, middleware=middleware, **kwargs)
         self.engine = engine
-        self.statements = StatementRegistry(engine.config.statement_ttl_seconds)
-        self.sql_info = server_sql_info()
-        # Metadata commands: the result schema, and how to build the result.
-        # They are their own tickets, so DoGet rebuilds the result from the command.
+        self.statements = StatementService(engine)
+        self.sessions = SessionRegistry(
+            engine.ctx,
+            engine.session_context,
+            DEFAULT_CATALOG,
+            DEFAULT_SCHEMA,
+            engine.config.session_idle_seconds,
+        )
+        functions = engine.ctx.sql("SELECT routine_name FROM information_schema.routines")
+        self.sql_info = server_sql_info(
+            functions.to_pydict()["routine_name"], substrait_version(engine.ctx)
+        )
+
+        # Metadata commands: their result schema and how to build the result. A
+        # metadata command is its own ticket: DoGet rebuilds the result from it.
         self._metadata: dict[type[Message], tuple[pa.Schema, MetadataBuilder]] = {
             sql.CommandGetSqlInfo: (
                 schemas.SQL_INFO,
-                lambda command: sql_info_table(self.sql_info, command.info),
+                lambda _, c: sql_info_table(self.sql_info, c.info),
             ),
+            sql.CommandGetCatalogs: (schemas.CATALOGS, lambda ctx, _: metadata.catalogs(ctx)),
+            sql.CommandGetDbSchemas: (schemas.DB_SCHEMAS, metadata.db_schemas),
+            sql.CommandGetTables: (schemas.TABLES, metadata.tables),
+            sql.CommandGetTableTypes: (
+                schemas.TABLE_TYPES,
+                lambda ctx, _: metadata.table_types(ctx),
+            ),
+            sql.CommandGetPrimaryKeys: (schemas.PRIMARY_KEYS, metadata.primary_keys),
+            sql.CommandGetExportedKeys: (schemas.FOREIGN_KEYS, metadata.foreign_keys),
+            sql.CommandGetImportedKeys: (schemas.FOREIGN_KEYS, metadata.foreign_keys),
+            sql.CommandGetCrossReference: (schemas.FOREIGN_KEYS, metadata.foreign_keys),
+            sql.CommandGetXdbcTypeInfo: (schemas.XDBC_TYPE_INFO, metadata.xdbc_type_info),
         }
         self._info_handlers: dict[type[Message], InfoHandler] = {
-            sql.CommandStatementQuery: self._info_statement_query,
-        } | {command: self._info_metadata for command in self._metadata}
-        self._get_handlers: dict[type[Message], GetHandler] = {
-            sql.TicketStatementQuery: self._get_statement,
-        } | {command: self._get_metadata for command in self._metadata}
+            sql.CommandStatementQuery: self.statements.info_statement,
+            sql.CommandPreparedStatementQuery: self.statements.info_prepared,
+            sql.CommandStatementSubstraitPlan: self.statements.info_substrait,
+        }
+        self._put_handlers: dict[type[Message], PutHandler] = {
+            sql.CommandStatementUpdate: self._put_update(self.statements.update),
+            sql.CommandPreparedStatementUpdate: self._put_update(self.statements.update_prepared),
+            sql.CommandPreparedStatementQuery: lambda _, c, reader: self.statements.bind_parameters(
+                c, reader
+            ),
+            sql.CommandStatementIngest: self._put_update(
+                lambda ctx, command, reader: ingest_command(engine, ctx, command, reader)
+            ),
+        }
+        self._actions: dict[str, tuple[str, ActionHandler]] = {
+            "CreatePreparedStatement": (
+                "Prepare a SQL statement; returns its handle, result and parameter schemas.",
+                self._any_action(
+                    sql.ActionCreatePreparedStatementRequest,
+                    lambda call, r: self.statements.create_prepared(self.sessions.context(call), r),
+                ),
+            ),
+            "CreatePreparedSubstraitPlan": (
+                "Prepare a serialized Substrait plan; returns its handle and result schema.",
+                self._any_action(
+                    sql.ActionCreatePreparedSubstraitPlanRequest,
+                    lambda call, r: self.statements.create_prepared_substrait(
+                        self.sessions.context(call), r
+                    ),
+                ),
+            ),
+            "ClosePreparedStatement": (
+                "Release a prepared statement.",
+                self._any_action(
+                    sql.ActionClosePreparedStatementRequest,
+                    lambda _, r: self.statements.close_prepared(r),
+                ),
+            ),
+            "CancelFlightInfo": (
+                "Cancel the query behind a FlightInfo.",
+                lambda _, body: [
+                    self._cancel(commands.parse(fs.CancelFlightInfoRequest, body).info)
+                ],
+            ),
+            "SetSessionOptions": (
+                "Set session options: catalog, schema.",
+                lambda call, body: [
+                    self.sessions.set_options(
+                        call, commands.parse(fs.SetSessionOptionsRequest, body)
+                    )
+                ],
+            ),
+            "GetSessionOptions": (
+                "Get the session's options.",
+                lambda call, _: [self.sessions.get_options(call)],
+            ),
+            "CloseSession": ("End the session.", lambda call, _: [self.sessions.close(call)]),
+        }
+        for custom in all_actions():
+            self._actions[custom.name] = (custom.description, self._custom_action(custom))
 
     # -- RPC entry points ---------------------------------------------------
 
     def get_flight_info(
-        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+        self, context: Call, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         with flight_errors():
-            if descriptor.command is None:
-                raise InvalidRequest("Flight SQL descriptors carry a command, not a path")
-            command = commands.unpack(descriptor.command)
-            return self._handler(self._info_handlers, command)(command, descriptor)
+            command = self._command(descriptor)
+            if type(command) in self._metadata:
+                schema = self._metadata_schema(command)
+                return single_endpoint_info(schema, descriptor, commands.pack(command))
+            handler = self._lookup(self._info_handlers, command, "GetFlightInfo")
+            return handler(self.sessions.context(context), command, descriptor)
 
-    def get_schema(
-        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
-    ) -> pa.Schema:
+    def get_schema(self, context: Call, descriptor: flight.FlightDescriptor) -> pa.Schema:
         return self.get_flight_info(context, descriptor).schema
 
-    def do_get(
-        self, context: flight.ServerCallContext, ticket: flight.Ticket
-    ) -> flight.FlightDataStream:
+    def do_get(self, context: Call, ticket: flight.Ticket) -> flight.FlightDataStream:
         with flight_errors():
             command = commands.unpack(ticket.ticket)
-            return self._handler(self._get_handlers, command)(command)
+            if isinstance(command, sql.TicketStatementQuery):
+                return self.statements.stream(command)
+            if type(command) not in self._metadata:
+                raise Unimplemented(f"{command.DESCRIPTOR.full_name} is not a ticket")
+            _, build = self._metadata[type(command)]
+            table = build(self.sessions.context(context), command)
+            schema = self._metadata_schema(command)
+            assert table.schema.equals(schema), (
+                f"{command.DESCRIPTOR.full_name} drifted from its schema"
+            )
+            return flight.RecordBatchStream(table)
 
-    def do_action(
-        self, context: flight.ServerCallContext, action: flight.Action
-    ) -> Iterator[bytes]:
+    def do_put(
+        self,
+        context: Call,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.FlightMetadataWriter,
+    ) -> None:
         with flight_errors():
-            raise Unimplemented(f"unsupported action {action.type!r}")
+            command = self._command(descriptor)
+            handler = self._lookup(self._put_handlers, command, "DoPut")
+            writer.write(pa.py_buffer(handler(context, command, reader)))
+
+    def do_action(self, context: Call, action: flight.Action) -> list[bytes]:
+        # Runs to completion before returning (not a generator), so that the
+        # session cookie is known when pyarrow sends the response headers.
+        with flight_errors():
+            entry = self._actions.get(action.type)
+            if entry is None:
+                raise Unimplemented(f"unsupported action {action.type!r}")
+            return entry[1](context, action.body.to_pybytes())
 
     # pyarrow expects ActionType values here; its stubs wrongly say Action.
     def list_actions(  # pyright: ignore[reportIncompatibleMethodOverride]
-        self, context: flight.ServerCallContext
+        self, context: Call
     ) -> list[flight.ActionType]:
-        return []
-
-    # -- statements ------------------------------------------------------------
-
-    def _info_statement_query(
-        self, command: sql.CommandStatementQuery, descriptor: flight.FlightDescriptor
-    ) -> flight.FlightInfo:
-        try:
-            df, schema = self.engine.plan(command.query)
-        except Exception as exc:
-            raise engine_error(exc) from exc
-        handle = self.statements.add(df, schema)
-        ticket = commands.pack(sql.TicketStatementQuery(statement_handle=handle))
-        return single_endpoint_info(schema, descriptor, ticket)
-
-    def _get_statement(self, ticket: sql.TicketStatementQuery) -> flight.FlightDataStream:
-        statement = self.statements.get(ticket.statement_handle)
-        reader = stream_dataframe(statement.df, statement.schema, _engine_flight_error)
-        return flight.RecordBatchStream(reader)
-
-    # -- metadata --------------------------------------------------------------
-
-    def _info_metadata(
-        self, command: Message, descriptor: flight.FlightDescriptor
-    ) -> flight.FlightInfo:
-        schema, _ = self._metadata[type(command)]
-        return single_endpoint_info(schema, descriptor, commands.pack(command))
-
-    def _get_metadata(self, command: Message) -> flight.FlightDataStream:
-        schema, build = self._metadata[type(command)]
-        table = build(command)
-        assert table.schema.equals(schema), (
-            f"{command.DESCRIPTOR.full_name} result drifted from its schema"
-        )
-        return flight.RecordBatchStream(table)
+        return [
+            flight.ActionType(name, description) for name, (description, _) in self._actions.items()
+        ]
 
     # -- helpers ----------------------------------------------------------------
 
     @staticmethod
-    def _handler(table: dict[type[Message], Any], command: Message) -> Any:
+    def _command(descriptor: flight.FlightDescriptor) -> Message:
+        if descriptor.command is None:
+            raise InvalidRequest("Flight SQL descriptors carry a command, not a path")
+        return commands.unpack(descriptor.command)
+
+    @staticmethod
+    def _lookup(table: dict[type[Message], Any], command: Message, rpc: str) -> Any:
         handler = table.get(type(command))
         if handler is None:
-            raise Unimplemented(f"{command.DESCRIPTOR.full_name} is not supported by this call")
+            raise Unimplemented(f"{command.DESCRIPTOR.full_name} is not supported by {rpc}")
         return handler
 
+    def _metadata_schema(self, command: Message) -> pa.Schema:
+        if isinstance(command, sql.CommandGetTables) and command.include_schema:
+            return schemas.TABLES_WITH_SCHEMA
+        return self._metadata[type(command)][0]
 
-def _engine_flight_error(exc: Exception) -> Exception:
-    return to_flight_error(engine_error(exc))
+    def _put_update(
+        self, run: Callable[[SessionContext, Any, flight.MetadataRecordBatchReader], int]
+    ) -> PutHandler:
+        def handler(call: Call, command: Any, reader: flight.MetadataRecordBatchReader) -> bytes:
+            count = run(self.sessions.context(call), command, reader)
+            return sql.DoPutUpdateResult(record_count=count).SerializeToString()
+
+        return handler
+
+    @staticmethod
+    def _any_action(
+        request_type: type[Message], run: Callable[[Call, Any], bytes | None]
+    ) -> ActionHandler:
+        """An action whose body is an Any-wrapped `request_type`."""
+
+        def handler(call: Call, body: bytes) -> list[bytes]:
+            request = commands.unpack_as(request_type, body)
+            result = run(call, request)
+            return [] if result is None else [result]
+
+        return handler
+
+    def _custom_action(self, action: CustomAction) -> ActionHandler:
+        def handler(call: Call, body: bytes) -> list[bytes]:
+            context = ActionContext(
+                self.engine,
+                call,
+                self.sessions.context(call),
+                lambda handle: self.statements.prepared.get(handle).statement,
+            )
+            return action.run(context, body)
+
+        return handler
+
+    def _cancel(self, info_bytes: bytes) -> bytes:
+        try:
+            info = flight.FlightInfo.deserialize(info_bytes)
+        except (pa.ArrowInvalid, ValueError) as exc:
+            raise InvalidRequest(f"CancelFlightInfo carries no valid FlightInfo: {exc}") from exc
+        status = self.statements.cancel(info)
+        return fs.CancelFlightInfoResult(status=status).SerializeToString()  # pyright: ignore[reportArgumentType]

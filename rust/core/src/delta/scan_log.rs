@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use ring::digest::{SHA256, digest};
+use crate::hashing::sha256_hex;
 
 /// The files one scan read, from one snapshot version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +34,7 @@ impl ScanRecord {
 pub fn file_set_hash<S: AsRef<str>>(paths: &[S]) -> String {
     let mut sorted: Vec<&str> = paths.iter().map(AsRef::as_ref).collect();
     sorted.sort_unstable();
-    let hash = digest(&SHA256, sorted.join("\n").as_bytes());
-    hash.as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    sha256_hex(sorted.join("\n").as_bytes())
 }
 
 /// The most recent scans of one provider (bounded: providers live as long as

@@ -1,0 +1,163 @@
+"""Section 1: streaming throughput of `SELECT * FROM lineitem`.
+
+The server (ADBC, fetch_arrow_table) against the transport limit (the same client
+fetching the same result, held in memory by the bare pyarrow.flight server) and the
+engine limit (in-process DataFusion producing the same stream through the server's own
+streaming function). Also checks the fact the server's design rests on: the C stream
+interface of a DataFrame drains partitions one after another, execute_stream merges them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pyarrow as pa
+from pyarrow import flight
+
+from bench.bare_server import HELD
+from bench.clients import AdbcClient
+from bench.engines import client_dataframe, datafusion_context, stream_reader
+from bench.processes import bare_server, flightserver
+from bench.results import SectionResult, ratio_figure
+from bench.settings import Settings
+from bench.stats import summarize
+from bench.timing import interleaved
+
+SECTION = "streaming"
+QUERY = "SELECT * FROM lineitem"
+
+
+def run(settings: Settings) -> SectionResult:
+    started = time.perf_counter()
+    catalog = settings.catalog_dir
+    ctx = datafusion_context(catalog)
+    # The fact below is about two partitions; the server has one per core.
+    scan_ctx = datafusion_context(catalog, target_partitions=2)
+    rows: dict[str, int] = {}
+
+    with flightserver(catalog) as server, bare_server(catalog, hold_query=QUERY) as bare:
+        adbc = AdbcClient(server.uri)
+        adbc_bare = AdbcClient(bare.uri)
+        pyarrow_bare = flight.connect(bare.uri)
+        # CPU seconds per query: the server process's, and this process's for the engine.
+        server_cpu, own_cpu = server.ps(), psutil.Process()
+        cpu: dict[str, list[float]] = {"server": [], "engine": []}
+
+        def keep(name: str, table: pa.Table) -> None:
+            rows[name] = table.num_rows
+
+        def server_query() -> None:
+            before = server_cpu.cpu_times()
+            keep("server", adbc.query(QUERY))
+            after = server_cpu.cpu_times()
+            cpu["server"].append(after.user + after.system - before.user - before.system)
+
+        def engine_query() -> None:
+            before = own_cpu.cpu_times()
+            keep("engine", stream_reader(client_dataframe(ctx, QUERY)).read_all())
+            after = own_cpu.cpu_times()
+            cpu["engine"].append(after.user + after.system - before.user - before.system)
+
+        alternatives = {
+            "server": server_query,
+            "transport": lambda: keep("transport", adbc_bare.query(QUERY)),
+            "transport_pyarrow_client": lambda: keep(
+                "transport_pyarrow_client", pyarrow_bare.do_get(flight.Ticket(HELD)).read_all()
+            ),
+            "engine": engine_query,
+            "engine_view_types": lambda: stream_reader(ctx.sql(QUERY)).read_all(),
+            "to_arrow_table": lambda: scan_ctx.sql(QUERY).to_arrow_table(),
+            "c_stream": lambda: pa.RecordBatchReader.from_stream(scan_ctx.sql(QUERY)).read_all(),
+            "execute_stream": lambda: stream_reader(scan_ctx.sql(QUERY)).read_all(),
+        }
+        samples = interleaved(alternatives, settings.repeats)
+        result_bytes = client_dataframe(ctx, QUERY).to_arrow_table().nbytes
+        adbc.close()
+        adbc_bare.close()
+        pyarrow_bare.close()
+
+    if len(set(rows.values())) != 1:
+        raise RuntimeError(f"the alternatives returned different row counts: {rows}")
+    # Engine then transport, back to back: what the server costs if nothing overlaps.
+    samples["engine_then_transport"] = [
+        engine + transport
+        for engine, transport in zip(samples["engine"], samples["transport"], strict=True)
+    ]
+    s = {name: summarize(values) for name, values in samples.items()}
+    cpu_used = {name: summarize(values[-settings.repeats :]) for name, values in cpu.items()}
+    slower_name = max(("transport", "engine"), key=lambda name: s[name].median)
+    figures = [
+        ratio_figure(
+            SECTION,
+            "SELECT * FROM lineitem, ADBC fetch_arrow_table",
+            s["server"],
+            f"slower limit ({slower_name})",
+            s[slower_name],
+            target=1.15,
+        ),
+        ratio_figure(
+            SECTION,
+            "  ... against the transport limit",
+            s["server"],
+            "ADBC from the bare server, result held in memory",
+            s["transport"],
+        ),
+        ratio_figure(
+            SECTION,
+            "  ... against the engine limit",
+            s["server"],
+            "in-process DataFusion, the server's stream",
+            s["engine"],
+        ),
+        ratio_figure(
+            SECTION,
+            "  ... against engine and transport back to back",
+            s["server"],
+            "engine limit + transport limit",
+            s["engine_then_transport"],
+            note="below 1: engine and transport overlap",
+        ),
+        ratio_figure(
+            SECTION,
+            "engine limit: the scan with client result types",
+            s["engine"],
+            "the same scan as DataFusion reads it (Utf8View)",
+            s["engine_view_types"],
+            note="the cast to classic string types the server adds",
+        ),
+        ratio_figure(
+            SECTION,
+            "server CPU seconds per query",
+            cpu_used["server"],
+            "in-process engine CPU seconds per query",
+            cpu_used["engine"],
+            note="what serving adds in CPU, the client's excluded",
+        ),
+        ratio_figure(
+            SECTION,
+            "C stream (RecordBatchReader.from_stream), 2 partitions",
+            s["c_stream"],
+            "df.to_arrow_table()",
+            s["to_arrow_table"],
+            note="the cost the server avoids",
+        ),
+        ratio_figure(
+            SECTION,
+            "execute_stream (the server's path), 2 partitions",
+            s["execute_stream"],
+            "df.to_arrow_table()",
+            s["to_arrow_table"],
+            target=1.15,
+        ),
+    ]
+    megabytes = result_bytes / 1e6
+    details = {
+        "query": QUERY,
+        "rows": next(iter(rows.values())),
+        "result_megabytes": megabytes,
+        "megabytes_per_second": {name: megabytes / s[name].median for name in s},
+        "seconds": {name: values for name, values in samples.items()},
+        "cpu_seconds": cpu,
+    }
+    return SectionResult(SECTION, time.perf_counter() - started, figures, details)

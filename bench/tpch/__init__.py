@@ -1,0 +1,1 @@
+"""TPC-H: the 22 query texts (queries/*.sql), answer comparison and the benchmark section."""

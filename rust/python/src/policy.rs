@@ -1,0 +1,87 @@
+//! The policy as Python sees it: built from the JSON of the server's
+//! `PolicyConfig` Struct, asked to check each request before the engine runs
+//! it. Python passes configuration and SQL in; every decision is made here.
+
+use std::collections::BTreeMap;
+
+use flightserver_core::policy::statement::{SQL_DIALECT, SQL_RECURSION_LIMIT};
+use flightserver_core::policy::{CheckError, Policy as CorePolicy, PolicyConfig};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+
+create_exception!(
+    _native,
+    PolicyViolation,
+    PyException,
+    "A request the SQL policy refuses; the message names the rule and what in the request broke it."
+);
+create_exception!(
+    _native,
+    SqlSyntaxError,
+    PyValueError,
+    "A request DataFusion's SQL parser cannot read (so the engine would refuse it too)."
+);
+
+#[pyclass(frozen, module = "flightserver._native")]
+pub struct Policy {
+    pub(crate) inner: CorePolicy,
+}
+
+#[pymethods]
+impl Policy {
+    /// `config_json`: the msgspec JSON of `PolicyConfig`; `default_roots`: the
+    /// directories always allowed (the catalog's and the server state's).
+    #[new]
+    #[pyo3(signature = (config_json, *, default_roots))]
+    fn new(config_json: &str, default_roots: Vec<String>) -> PyResult<Self> {
+        CorePolicy::from_json(config_json, default_roots)
+            .map(|inner| Self { inner })
+            .map_err(|error| {
+                PyValueError::new_err(format!("invalid policy configuration: {error}"))
+            })
+    }
+
+    /// Raises `PolicyViolation` or `SqlSyntaxError` unless `sql` may run.
+    fn check_sql(&self, py: Python<'_>, sql: &str) -> PyResult<()> {
+        py.detach(|| self.inner.check_sql(sql))
+            .map_err(|error| match error {
+                CheckError::Denied(violation) => PolicyViolation::new_err(violation.to_string()),
+                CheckError::Syntax(error) => SqlSyntaxError::new_err(error.to_string()),
+            })
+    }
+
+    /// The configuration as this policy decoded it, re-encoded as JSON.
+    fn config_json(&self) -> String {
+        serde_json::to_string(self.inner.config()).expect("a policy config always serializes")
+    }
+
+    /// Settings for DataFusion's `SQLOptions`, by `with_<name>` method name.
+    fn sql_options(&self) -> BTreeMap<&'static str, bool> {
+        let flags = self.inner.sql_options();
+        BTreeMap::from([
+            ("allow_ddl", flags.allow_ddl),
+            ("allow_dml", flags.allow_dml),
+            ("allow_statements", flags.allow_statements),
+        ])
+    }
+
+    /// Engine settings the policy relies on: the engine must parse SQL as
+    /// the policy does.
+    #[staticmethod]
+    fn engine_settings() -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("datafusion.sql_parser.dialect", SQL_DIALECT.to_owned()),
+            (
+                "datafusion.sql_parser.recursion_limit",
+                SQL_RECURSION_LIMIT.to_string(),
+            ),
+        ])
+    }
+}
+
+impl Policy {
+    pub(crate) fn config(&self) -> &PolicyConfig {
+        self.inner.config()
+    }
+}

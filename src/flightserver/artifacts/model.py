@@ -1,0 +1,244 @@
+"""Artifacts and custom action payloads: msgspec Structs, each with a version field.
+
+These Structs are the one definition of every payload: JSON encoding, decoding
+with validation, and the JSON Schemas in `schemas/` all come from them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Sha256 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$", description="SHA-256, hex.")]
+Version1 = Annotated[
+    Literal[1], msgspec.Meta(description="Payload version; the server reads version 1.")
+]
+
+
+class Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every artifact and action payload."""
+
+
+# -- artifacts ----------------------------------------------------------------
+
+
+class ArtifactType(StrEnum):
+    QUERY = "query"  # one executed statement (query, update or DDL)
+    PLAN_BUNDLE = "plan_bundle"  # a query's full plan bundle (GetPlanBundle)
+
+
+class StatementStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    ABANDONED = "abandoned"  # the client stopped reading before the end
+
+
+class QueryArtifact(Payload, frozen=True, kw_only=True):
+    """What one executed statement left behind: recorded for every query and write."""
+
+    version: Version1 = 1
+    artifact_id: str
+    recorded_at: datetime
+    kind: Annotated[str, msgspec.Meta(description="query, update, ddl or ingest.")]
+    status: StatementStatus
+    sql: str | None = None
+    target_table: Annotated[
+        str | None, msgspec.Meta(description="The table an ingest wrote to.")
+    ] = None
+    substrait_sha256: Sha256 | None = None
+    plan_sha256: Annotated[
+        Sha256 | None,
+        msgspec.Meta(description="Identity of the logical plan (see PlanBundle.plan_sha256)."),
+    ] = None
+    planning_ms: float
+    execution_ms: float
+    rows_out: int
+    bytes_out: int
+    error: str | None = None
+
+
+class DeltaPin(Payload, frozen=True, kw_only=True):
+    """The exact Delta version (and files) a plan read."""
+
+    version: Version1 = 1
+    table: str
+    location: str
+    table_version: int
+    file_count: int
+    file_set_sha256: Annotated[
+        Sha256, msgspec.Meta(description="SHA-256 of the sorted data file URIs at that version.")
+    ]
+
+
+class ExternalTable(Payload, frozen=True, kw_only=True):
+    """A non-Delta table a plan read, with the DDL that registered it."""
+
+    version: Version1 = 1
+    table: str
+    ddl: str
+
+
+class RulepackIdentity(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    name: str
+    rulepack_version: int
+    config_sha256: Annotated[
+        Sha256 | None,
+        msgspec.Meta(description="Hash of the rulepack's configuration; not computed yet: null."),
+    ] = None
+
+
+class SubstraitRoundTrip(Payload, frozen=True, kw_only=True):
+    """The plan's Substrait bytes read back into a plan, written again, and run."""
+
+    version: Version1 = 1
+    identical: Annotated[
+        bool, msgspec.Meta(description="Written again, the plan gives the same bytes.")
+    ]
+    stable: Annotated[
+        bool, msgspec.Meta(description="A second round trip gives the bytes of the first.")
+    ]
+    same_result: Annotated[
+        bool | None,
+        msgspec.Meta(description="The plan read back gives the query's result (null: not run)."),
+    ] = None
+    detail: str
+
+
+class PlanBundle(Payload, frozen=True, kw_only=True):
+    """Everything needed to explain, compare and replay one query."""
+
+    version: Version1 = 1
+    bundle_id: str
+    created_at: datetime
+    sql: str | None = None
+    default_catalog: Annotated[
+        str, msgspec.Meta(description="Where the query's unqualified table names resolve.")
+    ]
+    default_schema: str
+    normalized_sql: Annotated[
+        str | None,
+        msgspec.Meta(description="The logical plan unparsed to SQL (null when not unparsable)."),
+    ] = None
+    logical_plan: str
+    optimized_plan: str
+    physical_plan: str
+    plan_sha256: Annotated[
+        Sha256, msgspec.Meta(description="SHA-256 of the logical plan with its schemas (indent).")
+    ]
+    substrait: Annotated[bytes, msgspec.Meta(description="The Substrait Plan message, base64.")]
+    substrait_sha256: Sha256
+    substrait_round_trip: SubstraitRoundTrip
+    rulepack: RulepackIdentity
+    policy_sha256: Annotated[
+        Sha256 | None,
+        msgspec.Meta(description="Hash of the SQL policy in force; null: no policy exists yet."),
+    ] = None
+    information_schema_sha256: Annotated[
+        Sha256, msgspec.Meta(description="SHA-256 of information_schema.columns, ordered.")
+    ]
+    delta_pins: list[DeltaPin]
+    external_tables: list[ExternalTable]
+    planning_ms: float
+    execution_ms: float
+    rows_out: int
+    bytes_out: int
+    result_sha256: Annotated[
+        Sha256, msgspec.Meta(description="SHA-256 of the result sorted on all its columns.")
+    ]
+
+
+# -- action requests and responses ------------------------------------------------
+
+
+class QueryRequest(Payload, frozen=True, kw_only=True):
+    """Names a query: SQL text, or a prepared statement's handle (base64)."""
+
+    version: Version1 = 1
+    sql: str | None = None
+    prepared_statement_handle: bytes | None = None
+
+
+class SubstraitPlanResponse(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    plan: Annotated[bytes, msgspec.Meta(description="The Substrait Plan message, base64.")]
+    plan_sha256: Sha256
+    substrait_version: str
+
+
+class ExplainResponse(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    logical_plan: str
+    optimized_plan: str
+    physical_plan: str
+
+
+class PlanBundleResponse(Payload, frozen=True, kw_only=True):
+    """The bundle, as stored: fetch it again with FetchArtifact."""
+
+    version: Version1 = 1
+    artifact_id: str
+    bundle: PlanBundle
+
+
+class ListArtifactsRequest(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    artifact_type: ArtifactType | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+
+
+class ArtifactSummary(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    artifact_id: str
+    artifact_type: ArtifactType
+    recorded_at: datetime
+    kind: str
+    status: StatementStatus
+    sql: str | None = None
+    plan_sha256: Sha256 | None = None
+
+
+class ListArtifactsResponse(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    artifacts: list[ArtifactSummary]
+
+
+class FetchArtifactRequest(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    artifact_id: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class FetchArtifactResponse(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    artifact_type: ArtifactType
+    query: QueryArtifact | None = None
+    plan_bundle: PlanBundle | None = None
+
+
+class JsonSchemasRequest(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+
+
+class JsonSchemasResponse(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    schemas: dict[str, dict[str, Any]]
+
+
+class ReplayRequest(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    artifact_id: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class ReplayResponse(Payload, frozen=True, kw_only=True):
+    """A stored plan bundle's Substrait plan re-run against its pinned Delta versions."""
+
+    version: Version1 = 1
+    artifact_id: str
+    identical: bool
+    rows_out: int
+    result_sha256: Sha256
+    expected_result_sha256: Sha256

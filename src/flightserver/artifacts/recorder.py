@@ -1,0 +1,140 @@
+"""Traces one statement on the query path and records its QueryArtifact when it ends.
+
+The query path pays for two clock reads, a row and byte count per batch, and
+one list append; the artifact (with its plan hash) is built in the store's
+writer thread.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pyarrow as pa
+from datafusion import DataFrame
+
+from flightserver.artifacts.hashing import plan_sha256, sha256_hex
+from flightserver.artifacts.model import QueryArtifact, StatementStatus
+from flightserver.artifacts.store import ArtifactStore
+from flightserver.engine.statements import (
+    PreparedStatement,
+    QueryResult,
+    StatementResult,
+)
+from flightserver.engine.streaming import QueryCancelledError
+
+
+class StatementTrace:
+    def __init__(self, store: ArtifactStore, statement: PreparedStatement) -> None:
+        self.store = store
+        self.statement = statement
+        self.recorded_at = datetime.now(UTC)
+        self.started = time.perf_counter()
+        self.planned = self.started
+        self.df: DataFrame | None = None
+
+    def failed(self, exc: Exception) -> None:
+        self.planned = time.perf_counter()
+        self._record("query", _status(exc), 0, 0, str(exc))
+
+    def planned_result(self, result: StatementResult) -> None:
+        """Notes the end of planning; a statement that already ran is recorded now."""
+        self.planned = time.perf_counter()
+        if isinstance(result, QueryResult):
+            self.df = result.df
+            return
+        kind = "update" if result.table.num_columns else "ddl"
+        self._record(kind, StatementStatus.OK, result.record_count, result.table.nbytes, None)
+
+    def observe(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+        """`reader`, counting what it yields; the artifact is recorded when it ends."""
+        return pa.RecordBatchReader.from_batches(reader.schema, self._counted(reader))
+
+    def _counted(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        rows = 0
+        size = 0
+        status = StatementStatus.ABANDONED
+        error: str | None = None
+        try:
+            for batch in reader:
+                rows += batch.num_rows
+                size += batch.nbytes
+                yield batch
+            status = StatementStatus.OK
+        except Exception as exc:
+            status, error = _status(exc), str(exc)
+            raise
+        finally:
+            self._record("query", status, rows, size, error)
+
+    def _record(
+        self, kind: str, status: StatementStatus, rows: int, size: int, error: str | None
+    ) -> None:
+        finished = time.perf_counter()
+        statement = self.statement
+        df = self.df
+        planning_ms = (self.planned - self.started) * 1000
+        execution_ms = (finished - self.planned) * 1000
+        recorded_at = self.recorded_at
+
+        def artifact() -> QueryArtifact:
+            return QueryArtifact(
+                artifact_id=str(uuid.uuid4()),
+                recorded_at=recorded_at,
+                kind=kind,
+                status=status,
+                sql=statement.sql if statement.substrait is None else None,
+                substrait_sha256=(
+                    sha256_hex(statement.substrait) if statement.substrait is not None else None
+                ),
+                plan_sha256=plan_sha256(df) if df is not None else None,
+                planning_ms=planning_ms,
+                execution_ms=execution_ms,
+                rows_out=rows,
+                bytes_out=size,
+                error=error,
+            )
+
+        self.store.record(artifact)
+
+
+class IngestTrace:
+    """Records one bulk ingest: `with IngestTrace(store, table) as trace: trace.rows = ...`."""
+
+    def __init__(self, store: ArtifactStore, table: str) -> None:
+        self.store = store
+        self.table = table
+        self.rows = 0
+
+    def __enter__(self) -> IngestTrace:
+        self.recorded_at = datetime.now(UTC)
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        elapsed_ms = (time.perf_counter() - self.started) * 1000
+        status = StatementStatus.OK if exc is None else StatementStatus.ERROR
+        artifact = QueryArtifact(
+            artifact_id=str(uuid.uuid4()),
+            recorded_at=self.recorded_at,
+            kind="ingest",
+            status=status,
+            target_table=self.table,
+            planning_ms=0.0,
+            execution_ms=elapsed_ms,
+            rows_out=self.rows,
+            bytes_out=0,
+            error=None if exc is None else str(exc),
+        )
+        self.store.record(lambda: artifact)
+
+
+def _status(exc: Exception) -> StatementStatus:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, QueryCancelledError):
+            return StatementStatus.CANCELLED
+        cause = cause.__cause__
+    return StatementStatus.ERROR

@@ -1,0 +1,260 @@
+"""The artifact store: a Delta table under the state folder, served as `system.queries`.
+
+Recording only appends to an in-memory list (the query path stays fast); a
+writer thread appends what accumulated to the Delta table in small batches and
+re-registers the table so SQL sees the new rows. Every `maintain_every` commits
+it enforces retention (age and row count), compacts, checkpoints and vacuums.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import pyarrow as pa
+from datafusion import DataFrame, SessionContext, col, lit
+from deltalake import DeltaTable, write_deltalake
+
+from flightserver.artifacts.model import ArtifactType, PlanBundle, QueryArtifact
+from flightserver.catalog.loader import register_delta
+
+log = logging.getLogger(__name__)
+
+Artifact = QueryArtifact | PlanBundle
+# Recorded items are built in the writer thread, off the query path.
+PendingArtifact = Callable[[], Artifact]
+
+ARTIFACTS_FOLDER = "artifacts"
+SYSTEM_SCHEMA = "system"
+QUERIES_TABLE = "queries"
+
+TABLE_SCHEMA = pa.schema(
+    [
+        pa.field("artifact_id", pa.string(), nullable=False),
+        pa.field("artifact_type", pa.string(), nullable=False),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("sql", pa.string()),
+        pa.field("target_table", pa.string()),
+        pa.field("plan_sha256", pa.string()),
+        pa.field("substrait_sha256", pa.string()),
+        pa.field("planning_ms", pa.float64(), nullable=False),
+        pa.field("execution_ms", pa.float64(), nullable=False),
+        pa.field("rows_out", pa.int64(), nullable=False),
+        pa.field("bytes_out", pa.int64(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("payload", pa.string(), nullable=False),  # the artifact's JSON
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Retention:
+    max_age: timedelta = timedelta(days=7)
+    max_rows: int = 100_000
+
+
+class ArtifactStore:
+    def __init__(
+        self,
+        ctx: SessionContext,
+        state_dir: Path,
+        catalog: str,
+        *,
+        retention: Retention | None = None,
+        flush_seconds: float = 0.5,
+        batch_size: int = 1000,
+        maintain_every: int = 100,
+    ) -> None:
+        self.ctx = ctx
+        self.location = state_dir / ARTIFACTS_FOLDER / QUERIES_TABLE
+        self.catalog = catalog
+        self.retention = retention or Retention()
+        self.flush_seconds = flush_seconds
+        self.batch_size = batch_size
+        self.maintain_every = maintain_every
+        self._pending: list[PendingArtifact] = []
+        self._changed = threading.Condition()
+        self._submitted = 0
+        self._written = 0
+        self._flush_wanted = False
+        self._stopping = False
+        self._commits = 0
+        if not (self.location / "_delta_log").is_dir():
+            self.location.mkdir(parents=True, exist_ok=True)
+            DeltaTable.create(str(self.location), TABLE_SCHEMA)
+        self._register()
+        self._writer = threading.Thread(target=self._write_loop, name="artifacts", daemon=True)
+        self._writer.start()
+        atexit.register(self.close)
+
+    @property
+    def table_name(self) -> str:
+        return f"{self.catalog}.{SYSTEM_SCHEMA}.{QUERIES_TABLE}"
+
+    # -- recording (the query path) -----------------------------------------------
+
+    def record(self, pending: PendingArtifact) -> None:
+        with self._changed:
+            self._pending.append(pending)
+            self._submitted += 1
+            if len(self._pending) >= self.batch_size:
+                self._changed.notify_all()
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Returns once everything recorded before the call is in the table."""
+        with self._changed:
+            target = self._submitted
+            self._flush_wanted = True
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._written >= target, timeout)
+
+    def close(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        if self._writer.is_alive():
+            self._writer.join(30)
+
+    # -- reading --------------------------------------------------------------------
+
+    def rows(self, artifact_type: ArtifactType | None, limit: int) -> pa.Table:
+        """The newest `limit` rows (newest first), without their payloads."""
+        self.flush()
+
+        def newest(df: DataFrame) -> DataFrame:
+            if artifact_type is not None:
+                df = df.filter(col("artifact_type") == lit(artifact_type.value))
+            df = df.sort(col("recorded_at").sort(ascending=False)).limit(limit)
+            return df.select(*[col(name) for name in TABLE_SCHEMA.names if name != "payload"])
+
+        return self._read(newest)
+
+    def fetch(self, artifact_id: str) -> Artifact | None:
+        self.flush()
+        found = self._read(
+            lambda df: df.filter(col("artifact_id") == lit(artifact_id)).select(
+                col("artifact_type"), col("payload")
+            )
+        ).to_pydict()
+        if not found["payload"]:
+            return None
+        payload_type = (
+            PlanBundle
+            if found["artifact_type"][0] == ArtifactType.PLAN_BUNDLE.value
+            else QueryArtifact
+        )
+        return msgspec.json.decode(found["payload"][0], type=payload_type)
+
+    def _read(self, query: Callable[[DataFrame], DataFrame]) -> pa.Table:
+        """The result of `query` over the table's newest version (a small result)."""
+        ctx = SessionContext()  # must outlive the query: the Delta provider refers to it
+        ctx.register_table("artifacts", DeltaTable(str(self.location)))
+        return query(ctx.table("artifacts")).to_arrow_table()
+
+    # -- the writer thread ---------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(
+                    lambda: (
+                        self._stopping
+                        or self._flush_wanted
+                        or len(self._pending) >= self.batch_size
+                    ),
+                    self.flush_seconds,
+                )
+                batch, self._pending = self._pending, []
+                self._flush_wanted = False
+                stopping = self._stopping
+            if batch:
+                self._write(batch)
+            with self._changed:
+                self._written += len(batch)
+                self._changed.notify_all()
+            if stopping:
+                return
+
+    def _write(self, batch: list[PendingArtifact]) -> None:
+        try:
+            rows = [_row(pending()) for pending in batch]
+            write_deltalake(
+                str(self.location), pa.Table.from_pylist(rows, TABLE_SCHEMA), mode="append"
+            )
+            self._register()
+            self._commits += 1
+            if self._commits % self.maintain_every == 0:
+                self.maintain()
+        except Exception:  # a failed write must never stop recording
+            log.exception("could not write %d artifacts", len(batch))
+
+    def _register(self) -> None:
+        register_delta(self.ctx, self.catalog, SYSTEM_SCHEMA, QUERIES_TABLE, str(self.location))
+
+    def maintain(self) -> None:
+        """Applies retention, then compacts, checkpoints and vacuums the table."""
+        table = DeltaTable(str(self.location))
+        cutoff = datetime.now(UTC) - self.retention.max_age
+        table.delete(f"recorded_at < '{cutoff.isoformat()}'")
+        oldest_kept = self._read(
+            lambda df: (
+                df.sort(col("recorded_at").sort(ascending=False))
+                .select(col("recorded_at"))
+                .limit(1, offset=self.retention.max_rows - 1)
+            )
+        ).to_pydict()["recorded_at"]
+        if oldest_kept:
+            table.delete(f"recorded_at < '{oldest_kept[0].isoformat()}'")
+        table.optimize.compact()
+        table.create_checkpoint()
+        # Readers of the last hour's versions keep their files.
+        table.vacuum(retention_hours=1, enforce_retention_duration=False, dry_run=False)
+        table.cleanup_metadata()
+        self._register()
+
+
+def _row(artifact: Artifact) -> dict[str, object]:
+    payload = msgspec.json.encode(artifact).decode()
+    if isinstance(artifact, PlanBundle):
+        return {
+            "artifact_id": artifact.bundle_id,
+            "artifact_type": ArtifactType.PLAN_BUNDLE.value,
+            "recorded_at": artifact.created_at,
+            "kind": "query",
+            "status": "ok",
+            "sql": artifact.sql,
+            "target_table": None,
+            "plan_sha256": artifact.plan_sha256,
+            "substrait_sha256": artifact.substrait_sha256,
+            "planning_ms": artifact.planning_ms,
+            "execution_ms": artifact.execution_ms,
+            "rows_out": artifact.rows_out,
+            "bytes_out": artifact.bytes_out,
+            "error": None,
+            "payload": payload,
+        }
+    return {
+        "artifact_id": artifact.artifact_id,
+        "artifact_type": ArtifactType.QUERY.value,
+        "recorded_at": artifact.recorded_at,
+        "kind": artifact.kind,
+        "status": artifact.status.value,
+        "sql": artifact.sql,
+        "target_table": artifact.target_table,
+        "plan_sha256": artifact.plan_sha256,
+        "substrait_sha256": artifact.substrait_sha256,
+        "planning_ms": artifact.planning_ms,
+        "execution_ms": artifact.execution_ms,
+        "rows_out": artifact.rows_out,
+        "bytes_out": artifact.bytes_out,
+        "error": artifact.error,
+        "payload": payload,
+    }

@@ -1,0 +1,1 @@
+"""Authentication: users with password hashes, signed bearer tokens, call checks."""

@@ -1,0 +1,149 @@
+"""Preparing and running SQL statements: queries stream, everything else runs now.
+
+DataFusion executes DDL inside `ctx.sql()` and DML lazily when its plan runs.
+A client executing a statement must see its effect at once, so updates are
+run to completion here, and only queries are left to stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+import pyarrow as pa
+from datafusion import DataFrame, SessionContext, SQLOptions, substrait
+from datafusion.expr import CopyTo, DmlStatement, EmptyRelation
+from substrait import proto as substrait_proto
+
+from flightserver.engine.client_types import with_client_types
+from flightserver.engine.parameters import number_question_marks, parameter_schema
+from flightserver.engine.substrait_compat import adapt_plan, describe_unsupported
+
+EMPTY_SCHEMA = pa.schema([])
+
+# Planning with these options refuses anything with side effects before it runs:
+# DataFusion checks them on the logical plan, ahead of executing DDL.
+_QUERIES_ONLY = (
+    SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+)
+_NO_DDL = SQLOptions().with_allow_ddl(False).with_allow_statements(False)
+# DataFusion's messages for the refusals above (datafusion 55).
+_DML_REFUSED = "DML not supported"
+_DDL_REFUSED = ("DDL not supported", "Statement not supported")
+
+
+class StatementKind(StrEnum):
+    QUERY = "query"  # returns rows; runs as the client reads them
+    UPDATE = "update"  # DML and COPY: returns a row count
+    DDL = "ddl"  # DDL and session statements: no result
+
+
+@dataclass(frozen=True)
+class PreparedStatement:
+    """A statement analysed without running it."""
+
+    sql: str  # with `?` markers numbered as DataFusion placeholders
+    kind: StatementKind
+    dataset_schema: pa.Schema  # empty unless kind is QUERY
+    parameter_schema: pa.Schema
+    substrait: bytes | None = None  # set for a Substrait plan instead of SQL
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """A query planned and ready to stream."""
+
+    df: DataFrame
+    schema: pa.Schema
+
+
+@dataclass(frozen=True)
+class CompletedResult:
+    """A statement that has already run; `table` is what it returned."""
+
+    table: pa.Table
+    record_count: int
+
+
+StatementResult = QueryResult | CompletedResult
+
+
+def prepare(ctx: SessionContext, sql: str) -> PreparedStatement:
+    """Classifies and plans `sql` without side effects; planning errors raise."""
+    numbered = number_question_marks(sql)
+    try:
+        df = ctx.sql_with_options(numbered, _QUERIES_ONLY)
+    except Exception as exc:
+        message = str(exc)
+        if _DML_REFUSED in message:
+            df = ctx.sql_with_options(numbered, _NO_DDL)
+            return PreparedStatement(
+                numbered, StatementKind.UPDATE, EMPTY_SCHEMA, parameter_schema(df)
+            )
+        if any(refused in message for refused in _DDL_REFUSED):
+            return PreparedStatement(numbered, StatementKind.DDL, EMPTY_SCHEMA, EMPTY_SCHEMA)
+        raise
+    client_df = with_client_types(df, df.schema())
+    return PreparedStatement(
+        numbered, StatementKind.QUERY, client_df.schema(), parameter_schema(df)
+    )
+
+
+def prepare_substrait(ctx: SessionContext, plan: bytes) -> PreparedStatement:
+    """Analyses a serialized Substrait plan; unsupported parts raise."""
+    df = substrait_dataframe(ctx, plan)
+    client_df = with_client_types(df, df.schema())
+    return PreparedStatement("", StatementKind.QUERY, client_df.schema(), EMPTY_SCHEMA, plan)
+
+
+def substrait_version(ctx: SessionContext) -> str:
+    """The Substrait version this DataFusion produces (and so reads)."""
+    produced = substrait.Producer.to_substrait_plan(ctx.sql("SELECT 1").logical_plan(), ctx)
+    plan = substrait_proto.Plan()
+    plan.ParseFromString(produced.encode())
+    version = plan.version
+    return f"{version.major_number}.{version.minor_number}.{version.patch_number}"
+
+
+def substrait_dataframe(ctx: SessionContext, plan: bytes) -> DataFrame:
+    adapted = adapt_plan(ctx, plan)
+    try:
+        logical_plan = substrait.Consumer.from_substrait_plan(
+            ctx, substrait.Serde.deserialize_bytes(adapted)
+        )
+    except Exception as exc:  # DataFusion raises plain exceptions
+        raise ValueError(describe_unsupported(adapted, exc)) from exc
+    return ctx.create_dataframe_from_logical_plan(logical_plan)
+
+
+def execute(
+    ctx: SessionContext,
+    statement: PreparedStatement,
+    parameters: Mapping[str, pa.Scalar] | None = None,
+    options: SQLOptions | None = None,
+) -> StatementResult:
+    """Runs `statement`: a query is planned to stream, anything else runs to
+    completion before this returns."""
+    if statement.substrait is not None:
+        df = substrait_dataframe(ctx, statement.substrait)
+    else:
+        # DDL runs here; `options` (the policy's statement switches) refuse it first.
+        df = ctx.sql(statement.sql, options=options, param_values=dict(parameters or {}))
+    plan = df.logical_plan().to_variant()
+    if isinstance(plan, DmlStatement | CopyTo):
+        table = df.to_arrow_table()  # the write happens here; one row: its count
+        return CompletedResult(
+            table, sum(value or 0 for value in table.column("count").to_pylist())
+        )
+    if isinstance(plan, EmptyRelation) and not df.schema().names:
+        return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
+    df = with_client_types(df, df.schema())
+    return QueryResult(df, df.schema())
+
+
+def adhoc(sql: str) -> PreparedStatement:
+    """An unprepared statement: its kind is found when it runs."""
+    return PreparedStatement(
+        number_question_marks(sql), StatementKind.QUERY, EMPTY_SCHEMA, EMPTY_SCHEMA
+    )

@@ -1,0 +1,1 @@
+"""Operations: health, metrics, structured logs, query history and the status page."""

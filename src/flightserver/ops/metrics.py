@@ -1,0 +1,43 @@
+"""The server's Prometheus series, in prometheus-client's default registry.
+
+The default registry also carries the process collector (CPU, resident memory,
+open files), which operators expect next to ours.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from prometheus_client import Counter, Gauge, Histogram
+
+# Buckets from interactive lookups to long scans.
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+QUERIES = Counter("flightserver_queries", "Statements run, by how they ended.", ["status"])
+QUERY_DURATION = Histogram(
+    "flightserver_query_duration_seconds",
+    "From planning to the last batch streamed, by how the statement ended.",
+    ["status"],
+    buckets=_LATENCY_BUCKETS,
+)
+ROWS_STREAMED = Counter("flightserver_rows_streamed", "Result rows sent to clients.")
+BYTES_STREAMED = Counter(
+    "flightserver_bytes_streamed", "Result bytes sent to clients (Arrow buffer sizes)."
+)
+ACTIVE_QUERIES = Gauge("flightserver_active_queries", "Statements planned and not yet finished.")
+ACTIVE_SESSIONS = Gauge("flightserver_active_sessions", "Open Flight SQL sessions.")
+ARROW_MEMORY = Gauge(
+    "flightserver_arrow_memory_bytes", "Bytes allocated from Arrow's default memory pool."
+)
+CATALOG_LOAD_SECONDS = Gauge(
+    "flightserver_catalog_load_seconds", "How long the last catalog load took."
+)
+CATALOG_TABLES = Gauge("flightserver_catalog_tables", "Table definitions by load state.", ["state"])
+RPCS = Counter("flightserver_rpcs", "Flight RPCs, by method and gRPC status.", ["method", "code"])
+RPC_DURATION = Histogram(
+    "flightserver_rpc_duration_seconds",
+    "Flight RPC latency, by method.",
+    ["method"],
+    buckets=_LATENCY_BUCKETS,
+)
+READY = Gauge("flightserver_ready", "1 once the catalog has loaded and Flight SQL is serving.")
+ARROW_MEMORY.set_function(pa.total_allocated_bytes)  # sampled at each scrape

@@ -1,0 +1,174 @@
+"""The statements the server runs: those running now, and a bounded history.
+
+A statement gets its query id when planning starts. Its log lines carry the id
+(`logs.QUERY_ID`), its latency observation carries it as a metric exemplar,
+and the status page lists it, so the three can be joined.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+
+import msgspec
+import pyarrow as pa
+
+from flightserver.ops import metrics
+from flightserver.ops.logs import QUERY_ID
+
+log = logging.getLogger(__name__)
+
+# How much of a statement's text the history keeps.
+_SQL_CHARS = 2000
+
+
+class QueryStatus(StrEnum):
+    RUNNING = "running"
+    OK = "ok"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+class QueryRecord(msgspec.Struct, kw_only=True):
+    """One statement; mutated (under the tracker's lock) until it finishes."""
+
+    query_id: str
+    sql: str
+    started_at: float  # Unix time
+    status: QueryStatus = QueryStatus.RUNNING
+    duration_seconds: float | None = None
+    rows: int = 0
+    bytes: int = 0
+    error: str | None = None
+    # Monotonic start, for durations; not shown.
+    started_monotonic: float = 0.0
+    # Whether DoGet has begun reading it; not shown.
+    streaming: bool = False
+
+
+class QueryTracker:
+    """Thread-safe registry of running statements and the last `history_size` finished.
+
+    A query planned but never read ends when its ticket expires (`ticket_ttl_seconds`).
+    """
+
+    def __init__(self, history_size: int, ticket_ttl_seconds: float) -> None:
+        self._ticket_ttl = ticket_ttl_seconds
+        self._lock = threading.Lock()
+        self._active: dict[str, QueryRecord] = {}
+        self._history: deque[QueryRecord] = deque(maxlen=history_size)
+
+    def start(self, sql: str) -> QueryRecord:
+        record = QueryRecord(
+            query_id=secrets.token_hex(8),
+            sql=sql[:_SQL_CHARS],
+            started_at=time.time(),
+            started_monotonic=time.monotonic(),
+        )
+        with self._lock:
+            self._active[record.query_id] = record
+        metrics.ACTIVE_QUERIES.inc()
+        log.info("query started: %s", record.sql, extra={"query_id": record.query_id})
+        return record
+
+    def rejected(self, sql: str, error: str) -> None:
+        """A statement that failed to prepare: it never ran, but it failed for its client."""
+        self.finish(self.start(sql), QueryStatus.ERROR, error)
+
+    @contextmanager
+    def planning(self, record: QueryRecord) -> Generator[None]:
+        """Log lines inside carry the query id; an exception finishes the query as failed."""
+        token = QUERY_ID.set(record.query_id)
+        try:
+            yield
+        except Exception as exc:
+            self.finish(record, QueryStatus.ERROR, str(exc))
+            raise
+        finally:
+            QUERY_ID.reset(token)
+
+    def finish(
+        self,
+        record: QueryRecord,
+        status: QueryStatus,
+        error: str | None = None,
+        rows: int | None = None,
+    ) -> None:
+        """Moves `record` to the history; later calls for the same record do nothing."""
+        with self._lock:
+            if self._active.pop(record.query_id, None) is None:
+                return
+            record.status = status
+            record.error = error
+            if rows is not None:
+                record.rows = rows
+            record.duration_seconds = time.monotonic() - record.started_monotonic
+            self._history.append(record)
+        metrics.ACTIVE_QUERIES.dec()
+        metrics.QUERIES.labels(status.value).inc()
+        metrics.QUERY_DURATION.labels(status.value).observe(
+            record.duration_seconds, exemplar={"query_id": record.query_id}
+        )
+        log.log(
+            logging.WARNING if status is QueryStatus.ERROR else logging.INFO,
+            "query %s after %.3fs: %d rows, %d bytes%s",
+            status.value,
+            record.duration_seconds,
+            record.rows,
+            record.bytes,
+            f": {error}" if error else "",
+            extra={"query_id": record.query_id},
+        )
+
+    def track_stream(
+        self, record: QueryRecord, reader: pa.RecordBatchReader, cancelled: threading.Event
+    ) -> pa.RecordBatchReader:
+        """`reader`, counting what it streams and finishing `record` when it ends."""
+        record.streaming = True
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            status, error = QueryStatus.CANCELLED, "the client stopped reading"
+            try:
+                for batch in reader:
+                    record.rows += batch.num_rows
+                    record.bytes += batch.nbytes
+                    metrics.ROWS_STREAMED.inc(batch.num_rows)
+                    metrics.BYTES_STREAMED.inc(batch.nbytes)
+                    yield batch
+                status, error = QueryStatus.OK, None
+            except Exception as exc:
+                status = QueryStatus.CANCELLED if cancelled.is_set() else QueryStatus.ERROR
+                error = str(exc)
+                raise
+            finally:
+                self.finish(record, status, error)
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+    def active(self) -> list[QueryRecord]:
+        self.expire_unread()
+        with self._lock:
+            return sorted(self._active.values(), key=lambda r: r.started_at)
+
+    def expire_unread(self) -> None:
+        """Ends the queries whose ticket expired before any DoGet read them."""
+        deadline = time.monotonic() - self._ticket_ttl
+        with self._lock:
+            expired = [
+                record
+                for record in self._active.values()
+                if not record.streaming and record.started_monotonic < deadline
+            ]
+        for record in expired:
+            self.finish(record, QueryStatus.CANCELLED, "never read: its ticket expired")
+
+    def history(self) -> list[QueryRecord]:
+        """Finished statements, newest first."""
+        with self._lock:
+            return list(reversed(self._history))

@@ -1,0 +1,74 @@
+"""CommandStatementIngest: ADBC's bulk ingest, into server-managed Delta tables."""
+
+from __future__ import annotations
+
+from datafusion import SessionContext
+from pyarrow import flight
+
+from flightserver.artifacts.recorder import IngestTrace
+from flightserver.catalog.ingest import (
+    IfTableExists,
+    IfTableMissing,
+    IngestError,
+    IngestTarget,
+    IngestTargetMissing,
+    ingest,
+)
+from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine
+from flightserver.protocol.errors import InvalidRequest, NotFound, Unimplemented
+from flightserver.protocol.generated import flight_sql_pb2 as sql
+
+_Options = sql.CommandStatementIngest.TableDefinitionOptions
+_IF_MISSING = {
+    _Options.TABLE_NOT_EXIST_OPTION_CREATE: IfTableMissing.CREATE,
+    _Options.TABLE_NOT_EXIST_OPTION_FAIL: IfTableMissing.FAIL,
+}
+_IF_EXISTS = {
+    _Options.TABLE_EXISTS_OPTION_FAIL: IfTableExists.FAIL,
+    _Options.TABLE_EXISTS_OPTION_APPEND: IfTableExists.APPEND,
+    _Options.TABLE_EXISTS_OPTION_REPLACE: IfTableExists.REPLACE,
+}
+
+
+def ingest_command(
+    engine: Engine,
+    ctx: SessionContext,
+    command: sql.CommandStatementIngest,
+    reader: flight.MetadataRecordBatchReader,
+) -> int:
+    """Runs one ingest request; returns the number of rows written."""
+    if command.HasField("transaction_id"):
+        raise Unimplemented("transactions are not supported")
+    if command.temporary:
+        raise Unimplemented("temporary ingest tables are not supported; ingest into a Delta table")
+    options = command.table_definition_options
+    if_missing = _IF_MISSING.get(options.if_not_exist)
+    if_exists = _IF_EXISTS.get(options.if_exists)
+    if if_missing is None or if_exists is None:
+        raise InvalidRequest("ingest needs table_definition_options.if_not_exist and if_exists")
+    target = IngestTarget(
+        command.catalog if command.HasField("catalog") else DEFAULT_CATALOG,
+        command.schema if command.HasField("schema") else DEFAULT_SCHEMA,
+        command.table,
+    )
+    if not target.table:
+        raise InvalidRequest("ingest needs a table name")
+    name = f"{target.catalog}.{target.schema}.{target.table}"
+    with IngestTrace(engine.artifacts, name) as trace:  # leaves the ingest's artifact
+        try:
+            trace.rows = ingest(
+                ctx,
+                engine.delta_tables,
+                engine.state_dir,
+                target,
+                reader.to_reader(),
+                if_missing=if_missing,
+                if_exists=if_exists,
+            )
+            return trace.rows
+        except IngestTargetMissing as exc:
+            raise NotFound(str(exc)) from exc
+        except IngestError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        except Exception as exc:  # deltalake's schema and write errors
+            raise InvalidRequest(f"ingest into {target.table} failed: {exc}") from exc

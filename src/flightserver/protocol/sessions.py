@@ -1,0 +1,163 @@
+"""Flight SQL sessions: a cookie names the session; its options live here.
+
+Clients that keep cookies (the JDBC driver does) get one session per
+connection, forgotten after `session_idle_seconds` without a call.
+SetSessionOptions `catalog` / `schema` change the defaults that unqualified
+table names resolve against. A session that changed nothing runs
+on the server's shared DataFusion context; one that did gets its own context
+sharing the same catalogs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+
+from datafusion import SessionContext
+from pyarrow import flight
+
+from flightserver.protocol.errors import InvalidRequest
+from flightserver.protocol.generated import flight_session_pb2 as fs
+from flightserver.protocol.handles import HandleRegistry
+
+COOKIE = "arrow_flight_session_id"
+MIDDLEWARE_KEY = "flightserver.session"
+SUPPORTED_OPTIONS = ("catalog", "schema")
+
+ContextFactory = Callable[[str, str], SessionContext]
+
+
+@dataclass
+class Session:
+    session_id: str
+    catalog: str
+    schema: str
+    ctx: SessionContext | None = None  # None: the shared context serves this session
+    options: dict[str, str] = field(default_factory=dict)
+
+
+class SessionMiddleware(flight.ServerMiddleware):
+    """Per call: the session id from the cookie, or a new one offered by Set-Cookie.
+
+    pyarrow sends response headers before the handler runs, so a call without a
+    cookie is offered an id up front; the session exists only once it is used.
+    """
+
+    def __init__(self, session_id: str | None) -> None:
+        self.is_new = session_id is None
+        self.session_id = session_id or secrets.token_urlsafe(24)
+
+    def sending_headers(self) -> dict[str, list[str] | list[bytes]]:
+        if not self.is_new:
+            return {}
+        return {"set-cookie": [f"{COOKIE}={self.session_id}"]}
+
+
+class SessionMiddlewareFactory(flight.ServerMiddlewareFactory):
+    def start_call(
+        self, info: flight.CallInfo, headers: dict[str, list[str] | list[bytes]]
+    ) -> SessionMiddleware:
+        return SessionMiddleware(_session_cookie(headers.get("cookie", [])))
+
+
+def _session_cookie(values: list[str] | list[bytes]) -> str | None:
+    for raw in values:
+        value = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+        cookie: SimpleCookie = SimpleCookie()
+        try:
+            cookie.load(value)
+        except CookieError:
+            continue
+        if COOKIE in cookie:
+            return cookie[COOKIE].value
+    return None
+
+
+class SessionRegistry:
+    def __init__(
+        self,
+        shared: SessionContext,
+        make_context: ContextFactory,
+        default_catalog: str,
+        default_schema: str,
+        idle_seconds: float,
+    ) -> None:
+        self._shared = shared
+        self._make_context = make_context
+        self._defaults = (default_catalog, default_schema)
+        self._sessions: HandleRegistry[Session] = HandleRegistry("session", idle_seconds)
+
+    def context(self, call: flight.ServerCallContext) -> SessionContext:
+        """The DataFusion context this call's session runs in."""
+        session = self._find(call)
+        return session.ctx if session is not None and session.ctx is not None else self._shared
+
+    def _find(self, call: flight.ServerCallContext) -> Session | None:
+        middleware = _middleware(call)
+        if middleware is None:
+            return None
+        return self._sessions.find(middleware.session_id.encode())
+
+    def _find_or_start(self, call: flight.ServerCallContext) -> Session:
+        middleware = _middleware(call)
+        if middleware is None:
+            raise InvalidRequest("sessions need the session middleware")
+        session_id = middleware.session_id
+        return self._sessions.get_or_add(
+            session_id.encode(), lambda: Session(session_id, *self._defaults)
+        )
+
+    def set_options(
+        self, call: flight.ServerCallContext, request: fs.SetSessionOptionsRequest
+    ) -> bytes:
+        session = self._find_or_start(call)
+        result = fs.SetSessionOptionsResult()
+        catalog, schema = session.catalog, session.schema
+        for name, value in request.session_options.items():
+            error = _option_error(name, value)
+            if error is None:
+                if name == "catalog":
+                    catalog = value.string_value
+                else:
+                    schema = value.string_value
+                session.options[name] = value.string_value
+            else:
+                result.errors[name].value = error  # pyright: ignore[reportAttributeAccessIssue]
+        if (catalog, schema) != (session.catalog, session.schema):
+            if catalog not in self._shared.catalog_names():
+                raise InvalidRequest(f"catalog {catalog!r} does not exist")
+            session.catalog, session.schema = catalog, schema
+            session.ctx = self._make_context(catalog, schema)
+        return result.SerializeToString()
+
+    def get_options(self, call: flight.ServerCallContext) -> bytes:
+        session = self._find(call)
+        catalog, schema = (session.catalog, session.schema) if session else self._defaults
+        result = fs.GetSessionOptionsResult()
+        result.session_options["catalog"].string_value = catalog
+        result.session_options["schema"].string_value = schema
+        return result.SerializeToString()
+
+    def close(self, call: flight.ServerCallContext) -> bytes:
+        middleware = _middleware(call)
+        if middleware is not None:
+            self._sessions.discard(middleware.session_id.encode())
+        return fs.CloseSessionResult(status=fs.CloseSessionResult.CLOSED).SerializeToString()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+def _middleware(call: flight.ServerCallContext) -> SessionMiddleware | None:
+    middleware = call.get_middleware(MIDDLEWARE_KEY)
+    return middleware if isinstance(middleware, SessionMiddleware) else None
+
+
+def _option_error(name: str, value: fs.SessionOptionValue) -> int | None:
+    if name not in SUPPORTED_OPTIONS:
+        return fs.SetSessionOptionsResult.INVALID_NAME
+    if value.WhichOneof("option_value") != "string_value":
+        return fs.SetSessionOptionsResult.INVALID_VALUE
+    return None
