@@ -22,6 +22,7 @@ from datafusion import DataFrame, SessionContext, col, lit
 from deltalake import DeltaTable, write_deltalake
 
 from flightserver.artifacts.model import ArtifactType, PlanBundle, QueryArtifact
+from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import register_delta
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class ArtifactStore:
         state_dir: Path,
         catalog: str,
         *,
+        delta_tables: DeltaTables | None = None,
         retention: Retention | None = None,
         flush_seconds: float = 0.5,
         batch_size: int = 1000,
@@ -76,6 +78,8 @@ class ArtifactStore:
         self.ctx = ctx
         self.location = state_dir / ARTIFACTS_FOLDER / QUERIES_TABLE
         self.catalog = catalog
+        # Where the store's own Delta table is pinned (re-pinned after each write).
+        self.delta_tables = delta_tables if delta_tables is not None else DeltaTables()
         self.retention = retention or Retention()
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
@@ -197,7 +201,12 @@ class ArtifactStore:
             log.exception("could not write %d artifacts", len(batch))
 
     def _register(self) -> None:
-        register_delta(self.ctx, self.catalog, SYSTEM_SCHEMA, QUERIES_TABLE, str(self.location))
+        register_delta(
+            self.ctx,
+            self.delta_tables,
+            (self.catalog, SYSTEM_SCHEMA, QUERIES_TABLE),
+            str(self.location),
+        )
 
     def maintain(self) -> None:
         """Applies retention, then compacts, checkpoints and vacuums the table."""
