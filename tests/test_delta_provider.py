@@ -8,6 +8,7 @@ through the server's EXPLAIN ANALYZE.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -223,18 +224,22 @@ def test_time_travel_by_version(conn: flightsql.Connection, catalog: Path) -> No
     assert result.num_rows == RANGE_ROWS
 
 
-def test_time_travel_by_timestamp(catalog: Path) -> None:
-    location = str(catalog / "data" / "ranges")
-    history = DeltaTable(location).history()
-    commit_times = {entry["version"]: entry["timestamp"] for entry in history}
+def test_time_travel_by_timestamp(tmp_path: Path) -> None:
+    location = tmp_path / "stamped"
+    for version in range(3):
+        write_deltalake(location, ranges_batch(version), mode="append")
+    # Commits made in the same instant would tie: give each its own year
+    # (without in-commit timestamps, a commit's time is its file's).
+    for version, year in enumerate((2020, 2021, 2022)):
+        moment = datetime(year, 1, 1, tzinfo=UTC).timestamp()
+        os.utime(location / "_delta_log" / f"{version:020}.json", (moment, moment))
     tables = DeltaTables()
     ctx = SessionContext()
-    # An ISO time at version 2's commit (ms since the epoch in the log).
-    moment = datetime.fromtimestamp(commit_times[2] / 1000, tz=UTC).isoformat()
-    pin = tables.register(ctx, ("datafusion", "public", "r"), location, {"timestamp": moment})
-    assert (pin.provider, pin.version) == (OUR_PROVIDER, 2)
-    count = ctx.sql("SELECT count(*) AS n FROM r").to_arrow_table().column("n").to_pylist()
-    assert count == [3 * RANGE_ROWS]
+    qualified = ("datafusion", "public", "stamped")
+    pin = tables.register(ctx, qualified, str(location), {"timestamp": "2021-06-01T00:00:00+00:00"})
+    assert (pin.provider, pin.version) == (OUR_PROVIDER, 1)
+    count = values(ctx.sql("SELECT count(*) AS n FROM stamped").to_arrow_table(), "n")
+    assert count == [2 * RANGE_ROWS]
 
 
 def test_writes_after_load_are_invisible_until_repinned(

@@ -78,6 +78,11 @@ impl DeltaSnapshot {
                 }
             }
         }
+        // Across the FFI a plan executes with a fresh object-store registry that
+        // knows local files only, so scans of remote tables could not open them.
+        if table_root.scheme() != "file" {
+            unsupported.push(format!("{} storage", table_root.scheme()));
+        }
         let physical_name = |field: &Field| match mode {
             ColumnMappingMode::None => field.name().clone(),
             _ => field
