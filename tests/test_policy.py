@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +52,7 @@ class Served:
 
 
 @contextmanager
-def serve(tmp: Path, *flags: str) -> Iterator[Served]:
+def serve(tmp: Path, *flags: str) -> Generator[Served]:
     state = tmp / "state"
     outside = tmp / "outside"
     outside.mkdir()

@@ -22,6 +22,7 @@ from datafusion import DataFrame, SessionContext, col, lit
 from deltalake import DeltaTable, write_deltalake
 
 from flightserver.artifacts.model import ArtifactType, PlanBundle, QueryArtifact
+from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import register_delta
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class ArtifactStore:
     def __init__(
         self,
         ctx: SessionContext,
+        delta_tables: DeltaTables,
         state_dir: Path,
         catalog: str,
         *,
@@ -74,6 +76,7 @@ class ArtifactStore:
         maintain_every: int = 100,
     ) -> None:
         self.ctx = ctx
+        self.delta_tables = delta_tables
         self.location = state_dir / ARTIFACTS_FOLDER / QUERIES_TABLE
         self.catalog = catalog
         self.retention = retention or Retention()
@@ -197,7 +200,8 @@ class ArtifactStore:
             log.exception("could not write %d artifacts", len(batch))
 
     def _register(self) -> None:
-        register_delta(self.ctx, self.catalog, SYSTEM_SCHEMA, QUERIES_TABLE, str(self.location))
+        qualified = (self.catalog, SYSTEM_SCHEMA, QUERIES_TABLE)
+        register_delta(self.ctx, self.delta_tables, qualified, str(self.location))
 
     def maintain(self) -> None:
         """Applies retention, then compacts, checkpoints and vacuums the table."""

@@ -73,7 +73,7 @@ class Engine:
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir), self.delta_tables)
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
-        self.artifacts = ArtifactStore(self.ctx, self.state_dir, DEFAULT_CATALOG)
+        self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)
 
     def _new_context(self, catalog: str, schema: str) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
