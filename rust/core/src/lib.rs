@@ -2,9 +2,9 @@
 //! providers. Nothing here knows about Python; `rust/python` exports it as
 //! DataFusion FFI capsules.
 
-pub mod policy;
 pub mod delta;
 pub mod hashing;
+pub mod policy;
 pub mod rulepack;
 pub mod scan_budget;
 

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use crate::hashing::sha256_hex;
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
 use serde::Serialize;
-use crate::hashing::sha256_hex;
 
 use crate::policy::PolicyConfig;
 use crate::policy::result_rows::ResultRowsGuard;

@@ -1,8 +1,8 @@
 //! `flightserver._native`: exports flightserver-core to Python as DataFusion
 //! FFI capsules. Only glue lives here; behaviour belongs in flightserver-core.
 
-mod policy;
 mod delta;
+mod policy;
 mod rulepack;
 mod runtime;
 
