@@ -15,7 +15,6 @@ from typing import Any
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from datafusion import SessionContext
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
@@ -121,9 +120,8 @@ def files_opened(conn: flightsql.Connection, sql: str) -> int:
     plan = "\n".join(
         str(line) for line in query(conn, f"EXPLAIN ANALYZE {sql}").column("plan").to_pylist()
     )
-    counts = [int(count) for count in re.findall(r"files_opened=(\d+)", plan)]
-    assert counts, plan
-    return sum(counts)
+    # A scan whose files were all pruned away reports no files_opened at all.
+    return sum(int(count) for count in re.findall(r"files_opened=(\d+)", plan))
 
 
 def deltalake_rows(catalog: Path, table: str, version: int | None = None) -> pa.Table:
@@ -146,9 +144,13 @@ def test_partition_filter_reads_only_that_partitions_files(
     sql = "SELECT id, day, amount FROM events WHERE day = 'd03'"
     result = query(conn, sql)
     everything = deltalake_rows(catalog, "events")
-    matches = pc.equal(everything["day"], pa.scalar("d03"))  # pyright: ignore[reportCallIssue, reportArgumentType]
-    expected = everything.filter(matches).select(["id", "day", "amount"])
-    assert sorted_rows(result) == sorted_rows(expected)
+    wanted = ["id", "day", "amount"]
+    expected = [
+        {column: row[column] for column in wanted}
+        for row in everything.to_pylist()
+        if row["day"] == "d03"
+    ]
+    assert sorted_rows(result) == sorted(expected, key=lambda row: row["id"])
     assert set(result.column("day").to_pylist()) == {"d03"}
     # One file per append in that partition, out of one per append and partition.
     assert files_opened(conn, sql) == WRITES
