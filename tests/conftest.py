@@ -22,7 +22,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     Tests that write use tables of their own names, in its private state folder.
     """
     state_dir = tmp_path_factory.mktemp("state")
-    args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", str(state_dir)]
+    # DML is off by default (policy); the protocol tests execute INSERTs.
+    args = [
+        "--catalog-dir",
+        str(DEMO_CATALOG),
+        "--state-dir",
+        str(state_dir),
+        "--policy-allow-dml",
+        "true",
+    ]
     with ServerProcess.start(args) as process:
         yield process
 

@@ -19,6 +19,7 @@ from pyarrow import flight
 
 from flightserver.artifacts.model import QueryArtifact, StatementStatus
 from flightserver.artifacts.store import ArtifactStore, Retention
+from flightserver.catalog.delta import DeltaTables
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from tests.server_process import ServerProcess
 
@@ -229,9 +230,8 @@ def _artifact(recorded_at: datetime) -> QueryArtifact:
 
 def test_store_retention_bounds_age_and_rows(tmp_path: Path) -> None:
     ctx = SessionContext()
-    store = ArtifactStore(
-        ctx, tmp_path, "datafusion", retention=Retention(max_age=timedelta(days=1), max_rows=3)
-    )
+    retention = Retention(max_age=timedelta(days=1), max_rows=3)
+    store = ArtifactStore(ctx, DeltaTables(), tmp_path, "datafusion", retention=retention)
     now = datetime.now(UTC)
     old = _artifact(now - timedelta(days=2))
     recent = [_artifact(now - timedelta(minutes=minutes)) for minutes in range(5)]

@@ -54,7 +54,8 @@ def jdbc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     update scenario changes and other modules' tables would otherwise share."""
     state_dir = tmp_path_factory.mktemp("jdbc-state")
     args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", str(state_dir)]
-    with ServerProcess.start(args) as process:
+    # DML is off by default (policy); the update scenario runs INSERTs.
+    with ServerProcess.start([*args, "--policy-allow-dml", "true"]) as process:
         yield process
 
 

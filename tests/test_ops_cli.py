@@ -125,7 +125,7 @@ def test_config_generates_a_loadable_file(tmp_path: Path) -> None:
     result = flightserver("config", "--output", str(path))
     assert result.returncode == 0, result.stderr
     text = path.read_text()
-    for option in ("port", "health_port", "http_port", "log_format", "[scan_budget]"):
+    for option in ("port", "health_port", "http_port", "log_format", "[policy]"):
         assert option in text
     tomllib.loads(text)
     assert load_config(path) == ServerConfig()

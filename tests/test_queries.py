@@ -114,3 +114,17 @@ def test_unknown_table_is_invalid_argument(conn: flightsql.Connection) -> None:
         query(conn, "SELECT * FROM no_such_table")
     assert raised.value.status_code == AdbcStatusCode.INVALID_ARGUMENT
     assert "no_such_table" in str(raised.value)
+
+
+def test_order_by_survives_the_client_type_casts(conn: flightsql.Connection) -> None:
+    # A view-typed sort key makes the server add a cast projection above the sort;
+    # DataFusion once repartitioned that projection and scrambled the order.
+    sql = """
+        SELECT arrow_cast(CAST(value % 97 AS VARCHAR), 'Utf8View') AS k, value
+        FROM generate_series(1, 300000) ORDER BY k, value
+    """
+    for _ in range(3):
+        result = query(conn, sql)
+        pairs = list(zip(result["k"].to_pylist(), result["value"].to_pylist(), strict=True))
+        assert result.schema.field("k").type == pa.utf8()
+        assert pairs == sorted(pairs)  # type: ignore[type-var]

@@ -66,20 +66,19 @@ class ArtifactStore:
     def __init__(
         self,
         ctx: SessionContext,
+        delta_tables: DeltaTables,
         state_dir: Path,
         catalog: str,
         *,
-        delta_tables: DeltaTables | None = None,
         retention: Retention | None = None,
         flush_seconds: float = 0.5,
         batch_size: int = 1000,
         maintain_every: int = 100,
     ) -> None:
         self.ctx = ctx
+        self.delta_tables = delta_tables
         self.location = state_dir / ARTIFACTS_FOLDER / QUERIES_TABLE
         self.catalog = catalog
-        # Where the store's own Delta table is pinned (re-pinned after each write).
-        self.delta_tables = delta_tables if delta_tables is not None else DeltaTables()
         self.retention = retention or Retention()
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
@@ -201,12 +200,8 @@ class ArtifactStore:
             log.exception("could not write %d artifacts", len(batch))
 
     def _register(self) -> None:
-        register_delta(
-            self.ctx,
-            self.delta_tables,
-            (self.catalog, SYSTEM_SCHEMA, QUERIES_TABLE),
-            str(self.location),
-        )
+        qualified = (self.catalog, SYSTEM_SCHEMA, QUERIES_TABLE)
+        register_delta(self.ctx, self.delta_tables, qualified, str(self.location))
 
     def maintain(self) -> None:
         """Applies retention, then compacts, checkpoints and vacuums the table."""

@@ -32,6 +32,10 @@ def session_config(config: ServerConfig) -> SessionConfig:
         # Both drivers read Utf8/Binary; the JDBC driver (18.x) fails on view types.
         "datafusion.sql_parser.map_string_types_to_utf8view": "false",
         "datafusion.execution.parquet.schema_force_view_types": "false",
+        # Correctness: with round-robin repartitioning, a projection over a sort
+        # (the client-type casts) gets a RepartitionExec above the sort's merge,
+        # and the streamed result loses its ORDER BY (seen on TPC-H Q16).
+        "datafusion.optimizer.enable_round_robin_repartition": "false",
         "datafusion.execution.target_partitions": str(
             config.target_partitions or os.cpu_count() or 1
         ),
@@ -73,9 +77,7 @@ class Engine:
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir), self.delta_tables)
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
-        self.artifacts = ArtifactStore(
-            self.ctx, self.state_dir, DEFAULT_CATALOG, delta_tables=self.delta_tables
-        )
+        self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)
 
     def _new_context(self, catalog: str, schema: str) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)

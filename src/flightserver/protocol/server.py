@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from pyarrow import flight
 
 from flightserver.actions import ActionContext, CustomAction, all_actions
-from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine
+from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine, session_config
 from flightserver.engine.statements import substrait_version
 from flightserver.protocol import commands, metadata, schemas
 from flightserver.protocol.errors import InvalidRequest, Unimplemented, to_flight_error
@@ -67,9 +67,11 @@ class FlightSqlServer(flight.FlightServerBase):
             DEFAULT_SCHEMA,
             engine.config.session_idle_seconds,
         )
-        functions = engine.ctx.sql("SELECT routine_name FROM information_schema.routines")
+        # A context without our rules: the policy's result-row limit is for clients.
+        plain = SessionContext(session_config(engine.config))
+        functions = plain.sql("SELECT routine_name FROM information_schema.routines")
         self.sql_info = server_sql_info(
-            functions.to_pydict()["routine_name"], substrait_version(engine.ctx)
+            functions.to_pydict()["routine_name"], substrait_version(plain)
         )
 
         # Metadata commands: their result schema and how to build the result. A
