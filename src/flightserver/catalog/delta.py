@@ -8,6 +8,7 @@ file pinning), with a warning in its status: slower, never wrong.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,8 @@ class DeltaTableEntry:
     pin: DeltaPin
     # None when the table fell back to `deltalake`'s provider.
     provider: DeltaProvider | None
+    # Pinned to a chosen version (definition option, time travel): polling re-pins skip it.
+    fixed: bool = False
 
 
 class DeltaTables:
@@ -56,6 +59,8 @@ class DeltaTables:
 
     def __init__(self) -> None:
         self.entries: dict[str, DeltaTableEntry] = {}
+        # Registration, re-pins (actions, polling) and refreshes come from several threads.
+        self.lock = threading.RLock()
 
     def register(
         self,
@@ -66,18 +71,47 @@ class DeltaTables:
     ) -> DeltaPin:
         """Registers the table at the version `options` ask for (latest by default)."""
         version = requested_version(location, options)
-        entry = _register(ctx, qualified, location, version)
-        self.entries[".".join(qualified)] = entry
+        with self.lock:
+            entry = _register(ctx, qualified, location, version)
+            entry.fixed = version is not None
+            self.entries[".".join(qualified)] = entry
         return entry.pin
 
     def repin(self, ctx: SessionContext, name: str, version: int | None = None) -> DeltaPin:
         """Re-registers `name` at `version` (default: the table's latest version)."""
-        entry = self.entries[name]
-        ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
-        qualified = (entry.catalog, entry.schema, entry.name)
-        new_entry = _register(ctx, qualified, entry.location, version)
-        self.entries[name] = new_entry
+        with self.lock:
+            entry = self.entries[name]
+            ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
+            qualified = (entry.catalog, entry.schema, entry.name)
+            new_entry = _register(ctx, qualified, entry.location, version)
+            new_entry.fixed = version is not None
+            self.entries[name] = new_entry
         return new_entry.pin
+
+    def repin_latest(self, ctx: SessionContext) -> dict[str, tuple[int, int]]:
+        """Moves every table not pinned to a chosen version to its newest version.
+
+        Returns the tables that moved: name -> (old version, new version).
+        """
+        moved: dict[str, tuple[int, int]] = {}
+        with self.lock:
+            for name, entry in list(self.entries.items()):
+                if entry.fixed:
+                    continue
+                latest = latest_version(entry.location)
+                if latest != entry.pin.version:
+                    moved[name] = (entry.pin.version, self.repin(ctx, name).version)
+        return moved
+
+    def forget(self, name: str) -> None:
+        """Stops tracking `name` (its registration was dropped)."""
+        with self.lock:
+            self.entries.pop(name, None)
+
+
+def latest_version(location: str) -> int:
+    """The table's newest committed version, read from its log."""
+    return DeltaTable(location).version()
 
 
 def requested_version(location: str, options: Mapping[str, str]) -> int | None:

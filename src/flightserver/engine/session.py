@@ -12,7 +12,8 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 from flightserver.artifacts.store import ArtifactStore
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.ingest import register_managed_tables
-from flightserver.catalog.loader import TableStatus, load_catalog
+from flightserver.catalog.loader import CatalogLoader, TableStatus
+from flightserver.catalog.time_travel import register_time_travel
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
 from flightserver.engine.admission import Admission
@@ -71,10 +72,11 @@ class Engine:
             limits.max_queued_queries,
             limits.admission_timeout_seconds,
         )
-        self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA)
         # The Delta tables' pins (snapshot versions, file sets), for artifacts and re-pinning.
         self.delta_tables = DeltaTables()
-        self.catalog = load_catalog(self.ctx, Path(config.catalog_dir), self.delta_tables)
+        self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA)
+        self.catalog_loader = CatalogLoader(self.ctx, Path(config.catalog_dir), self.delta_tables)
+        self.catalog_loader.refresh()
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
         self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)
@@ -84,6 +86,7 @@ class Engine:
         ctx = SessionContext(settings, runtime_config(self.config))
         for rule in self.rulepack.rules():
             ctx.add_physical_optimizer_rule(rule)
+        register_time_travel(ctx, self.delta_tables)
         return ctx
 
     def session_context(self, catalog: str, schema: str) -> SessionContext:
@@ -92,6 +95,11 @@ class Engine:
         for name in self.ctx.catalog_names():
             ctx.register_catalog_provider(name, self.ctx.catalog(name))
         return ctx
+
+    @property
+    def catalog(self) -> list[TableStatus]:
+        """How every catalog file loaded, as of the last refresh."""
+        return self.catalog_loader.statuses
 
     @property
     def failed_tables(self) -> list[TableStatus]:
