@@ -22,6 +22,7 @@ ENV_PREFIX = "FLIGHTSERVER_"
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -183,6 +184,20 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             "COPY may write here."
         ),
     ] = "state"
+    catalog_refresh_seconds: Annotated[
+        PositiveSeconds | None,
+        msgspec.Meta(
+            description="Re-read the catalog folder this often: added, changed and removed "
+            "definitions and autoload folders take effect (unset: only on RefreshCatalog).",
+        ),
+    ] = None
+    delta_repin_seconds: Annotated[
+        PositiveSeconds | None,
+        msgspec.Meta(
+            description="Move Delta tables to their newest version this often, except those "
+            "pinned to a chosen version (unset: only on RepinDelta).",
+        ),
+    ] = None
     target_partitions: Annotated[
         PositiveInt | None,
         msgspec.Meta(description="DataFusion target partitions (unset: one per core)."),

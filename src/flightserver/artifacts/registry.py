@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from flightserver.artifacts import model
+from flightserver.catalog import model as catalog_model
 from flightserver.protocol.errors import InvalidRequest
 
 P = TypeVar("P", bound=model.Payload)
@@ -41,6 +42,15 @@ PAYLOADS: tuple[type[model.Payload], ...] = (
     model.JsonSchemasResponse,
     model.ReplayRequest,
     model.ReplayResponse,
+    # The catalog actions (actions/catalog.py).
+    catalog_model.CatalogHealthRequest,
+    catalog_model.CatalogHealthResponse,
+    catalog_model.RefreshCatalogRequest,
+    catalog_model.RefreshCatalogResponse,
+    catalog_model.RepinDeltaRequest,
+    catalog_model.RepinDeltaResponse,
+    catalog_model.TimeTravelDeltaRequest,
+    catalog_model.TimeTravelDeltaResponse,
 )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,8 @@ class CatalogLoader:
         self._tables: dict[str, _LoadedTable] = {}
         self._autoload: dict[str, _LoadedAutoload] = {}
         self._lock = threading.Lock()
+        # Told (statuses, seconds) after every refresh: metrics, the status page.
+        self.listeners: list[Callable[[list[TableStatus], float], None]] = []
 
     @property
     def statuses(self) -> list[TableStatus]:
@@ -125,13 +128,25 @@ class CatalogLoader:
                 log.warning("catalog entry %s not loaded: %s", status.source, status.error)
             elif status.warning is not None:
                 log.warning("table %s: %s", status.name, status.warning)
-        return RefreshSummary(
+        summary = RefreshSummary(
             added=added,
             changed=changed,
             removed=removed,
             failed=failed,
             seconds=round(time.perf_counter() - started, 6),
         )
+        if added or changed or removed:
+            log.info(
+                "catalog refreshed in %.3f s: added %s, changed %s, removed %s",
+                summary.seconds,
+                added,
+                changed,
+                removed,
+            )
+        statuses = self.statuses
+        for listener in self.listeners:
+            listener(statuses, summary.seconds)
+        return summary
 
     # -- autoload folders -----------------------------------------------------
 
@@ -147,7 +162,8 @@ class CatalogLoader:
                 continue
             if previous is not None:
                 self._drop_autoload(previous)
-                changed.append(source)
+                if previous.text != text:
+                    changed.append(source)
             else:
                 added.append(source)
             self._autoload[source] = self._load_autoload(source, text)
@@ -217,7 +233,7 @@ class CatalogLoader:
             if previous is not None and previous.text == text and previous.status.loaded:
                 continue
             if previous is not None:
-                self._drop_table(previous)
+                self._drop_table(self._tables.pop(source))
                 if previous.text != text:
                     changed.append(source)
             else:

@@ -25,6 +25,7 @@ from flightserver.catalog.delta import (
     DeltaTables,
     requested_version,
 )
+from flightserver.catalog.loader import ensure_schema
 from flightserver.engine.native import DeltaProvider
 
 VERSION_FUNCTION = "delta_version"
@@ -58,7 +59,7 @@ def provider_at(location: str, version: int) -> DeltaProvider | DeltaTable:
 
 
 def _arguments(function: str, args: tuple[Any, ...]) -> tuple[str, str]:
-    values = [Expr(arg).python_value() for arg in args]
+    values = [Expr(arg).python_value().as_py() for arg in args]
     if len(values) != 2 or not all(isinstance(value, str | int) for value in values):
         raise TimeTravelError(f"{function} takes a table name and a {function[6:]} literal")
     table, at = values
@@ -88,3 +89,46 @@ def time_travel_functions(delta_tables: DeltaTables) -> list[TableFunction]:
 def register_time_travel(ctx: SessionContext, delta_tables: DeltaTables) -> None:
     for function in time_travel_functions(delta_tables):
         ctx.register_udtf(function)
+
+
+def register_pinned(
+    ctx: SessionContext,
+    delta_tables: DeltaTables,
+    table: str,
+    register_as: str,
+    option: tuple[str, str],
+) -> str:
+    """Registers `table` at the version `option` (version or timestamp) selects
+    under `register_as`; returns the new table's qualified name.
+
+    `register_as` may replace an earlier time-travel registration, never another table.
+    """
+    entry = find_entry(delta_tables, table)
+    parts = register_as.split(".")
+    if len(parts) == 1:
+        qualified = (entry.catalog, entry.schema, parts[0])
+    elif len(parts) == 3:
+        qualified = (parts[0], parts[1], parts[2])
+    else:
+        raise TimeTravelError(f"register_as {register_as!r}: give name or catalog.schema.name")
+    name = ".".join(qualified)
+    with delta_tables.lock:
+        previous = delta_tables.entries.get(name)
+        exists = _table_exists(ctx, qualified)
+        if exists and (previous is None or not previous.time_travel):
+            raise TimeTravelError(f"table {name} already exists")
+        if exists:
+            ctx.catalog(qualified[0]).schema(qualified[1]).deregister_table(qualified[2])
+        ensure_schema(ctx, qualified[0], qualified[1])
+        delta_tables.register(ctx, qualified, entry.location, dict([option]))
+        delta_tables.entries[name].time_travel = True
+    return name
+
+
+def _table_exists(ctx: SessionContext, qualified: tuple[str, str, str]) -> bool:
+    catalog, schema, table = qualified
+    if catalog not in ctx.catalog_names():
+        return False
+    if schema not in ctx.catalog(catalog).schema_names():
+        return False
+    return ctx.catalog(catalog).schema(schema).table_exist(table)

@@ -13,6 +13,7 @@ from flightserver.artifacts.store import ArtifactStore
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import CatalogLoader, TableStatus
+from flightserver.catalog.polling import catalog_poller
 from flightserver.catalog.time_travel import register_time_travel
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
@@ -77,6 +78,7 @@ class Engine:
         self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA)
         self.catalog_loader = CatalogLoader(self.ctx, Path(config.catalog_dir), self.delta_tables)
         self.catalog_loader.refresh()
+        self.catalog_poller = catalog_poller(config, self.ctx, self.catalog_loader).start()
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
         self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)

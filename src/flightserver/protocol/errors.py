@@ -13,6 +13,7 @@ NOT_FOUND, UNIMPLEMENTED). Clients must get a clear message, not our stack, so
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from typing import Any
 
@@ -128,10 +129,24 @@ def engine_error(exc: Exception) -> RequestError:
         return TimedOut(str(exc))
     if isinstance(exc, Overloaded):
         return Unavailable(str(exc))
-    message = str(exc)
+    message = _without_python_traceback(str(exc))
     if POLICY_ERROR_PREFIX in message:
         return PermissionDenied(message)
     return InvalidRequest(message)
+
+
+# How DataFusion words an exception raised by Python code it called (a table
+# function, a UDF): the repr of the PyErr, traceback included.
+_PYERR = re.compile(
+    r"PyErr \{ type: <class '[^']*'>, value: \w+\((?P<q>['\"])(?P<message>.*?)(?P=q)\),"
+    r" traceback: .*\}",
+    re.DOTALL,
+)
+
+
+def _without_python_traceback(message: str) -> str:
+    """`message` with a Python exception's repr and traceback reduced to its message."""
+    return _PYERR.sub(lambda match: match.group("message"), message)
 
 
 def to_stream_error(exc: Exception) -> Exception:
