@@ -45,7 +45,7 @@ class PlannedResult:
     cancelled: threading.Event = field(default_factory=threading.Event)
     trace: StatementTrace | None = None  # records the query's artifact when it ends
     endpoints: int = 1
-    _started: set[int | None] = field(default_factory=lambda: set[int | None]())
+    _started: set[int | None] = field(default_factory=set[int | None])
     _ended: list[int] = field(default_factory=lambda: [0])
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
