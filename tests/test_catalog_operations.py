@@ -222,6 +222,8 @@ def test_write_after_pin_is_seen_only_after_repin(
     repinned = action(server, "RepinDelta", {"table": "growing"})["repinned"]
     assert repinned == [{"table": "datafusion.public.growing", "from_version": 0, "to_version": 1}]
     assert sorted_values(conn, "SELECT v FROM growing") == [10, 11]
+    health = action(server, "CatalogHealth")
+    assert entries_by_file(health)["growing"]["delta"]["version"] == 1
     # Back to a chosen version, then all re-pinned: a table pinned by choice stays.
     action(server, "RepinDelta", {"table": "growing", "table_version": 0})
     moved = action(server, "RepinDelta")["repinned"]

@@ -106,8 +106,17 @@ class CatalogLoader:
     def statuses(self) -> list[TableStatus]:
         with self._lock:
             autoload = [entry.status for _, entry in sorted(self._autoload.items())]
-            tables = [entry.status for _, entry in sorted(self._tables.items())]
+            tables = [self._current(entry.status) for _, entry in sorted(self._tables.items())]
         return autoload + tables
+
+    def _current(self, status: TableStatus) -> TableStatus:
+        """`status` with its Delta pin as of now (re-pins move it after loading)."""
+        if status.delta is None or status.name is None:
+            return status
+        entry = self.delta_tables.entries.get(status.name)
+        if entry is None or entry.pin == status.delta:
+            return status
+        return msgspec.structs.replace(status, delta=entry.pin, warning=entry.pin.warning)
 
     def refresh(self) -> RefreshSummary:
         """Applies every added, changed and removed file; retries failed ones."""
