@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet
 import pytest
 from adbc_driver_manager import AdbcStatusCode, ProgrammingError
-from datafusion import SessionContext
+from datafusion import SessionContext, substrait
+from substrait import proto as substrait_proto
 
 from flightserver.config import PolicyConfig, ServerConfig
 from flightserver.engine.native import (
@@ -438,3 +439,52 @@ def test_denied_functions(tmp_path: Path) -> None:
             message = denied(served, sql)
             assert "flightserver.policy.function" in message
         assert rows_of(served, "SELECT abs(-1) AS a") == [{"a": 1}]
+        # Substrait plans answer to the same policy.
+        plan = substrait_plan("SELECT n_name, random() AS r FROM nation")
+        with served.connect() as conn, pytest.raises(ProgrammingError) as raised:
+            run_substrait(conn, plan)
+        assert raised.value.status_code == AdbcStatusCode.UNAUTHORIZED, str(raised.value)
+        assert "flightserver.policy.function" in str(raised.value)
+        allowed = substrait_plan("SELECT n_name, abs(n_nationkey) AS k FROM nation")
+        with served.connect() as conn:
+            assert run_substrait(conn, allowed).num_rows == 25
+
+
+def run_substrait(conn: flightsql.Connection, plan: bytes) -> pa.Table:
+    with conn.cursor() as cursor:
+        cursor.execute(plan)
+        return cursor.fetch_arrow_table()
+
+
+def substrait_plan(sql: str) -> bytes:
+    """`sql`'s Substrait plan, made in process by DataFusion over the demo catalog."""
+    ctx = SessionContext()
+    ctx.register_parquet("nation", str(DEMO_CATALOG / "data" / "nation.parquet"))
+    return substrait.Producer.to_substrait_plan(ctx.sql(sql).logical_plan(), ctx).encode()
+
+
+def test_substrait_plans_reading_unknown_tables_are_refused(default_policy: Served) -> None:
+    # A table the producer knew but the server has not: no plan reads past the catalog.
+    ctx = SessionContext()
+    ctx.register_parquet("secrets", str(DEMO_CATALOG / "data" / "nation.parquet"))
+    plan = substrait.Producer.to_substrait_plan(
+        ctx.sql("SELECT * FROM secrets").logical_plan(), ctx
+    )
+    with default_policy.connect() as conn, pytest.raises(ProgrammingError, match="secrets"):
+        run_substrait(conn, plan.encode())
+    # Files read by path would go around the catalog and the policy's locations.
+    outside = default_policy.outside / "secret.parquet"
+    pyarrow.parquet.write_table(pa.table({"a": [1]}), outside)
+    by_path = substrait_proto.Plan()
+    root = by_path.relations.add().root
+    root.names.append("a")
+    read = root.input.read
+    read.base_schema.names.append("a")
+    read.base_schema.struct.types.add().i64.nullability = substrait_proto.Type.NULLABILITY_NULLABLE
+    item = read.local_files.items.add()
+    item.uri_file = outside.as_uri()
+    item.parquet.SetInParent()
+    with default_policy.connect() as conn, pytest.raises(ProgrammingError) as raised:
+        run_substrait(conn, by_path.SerializeToString())
+    assert raised.value.status_code == AdbcStatusCode.INVALID_ARGUMENT
+    assert "reads of files by path are not supported" in str(raised.value)
