@@ -9,11 +9,10 @@ use std::sync::Arc;
 use datafusion_common::Result;
 use datafusion_common::config::ConfigOptions;
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
-use datafusion_physical_plan::{
-    ExecutionPlan, ExecutionPlanProperties, StatisticsArgs, StatisticsContext,
-};
+use datafusion_physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 
 use crate::delta::DeltaScanExec;
+use crate::scan_budget::leaf_estimates;
 use crate::scan_manifest::{DeltaScanEntry, MANIFESTS, ScanEntry};
 
 #[derive(Debug, Default)]
@@ -37,20 +36,12 @@ fn collect(plan: &Arc<dyn ExecutionPlan>, scans: &mut Vec<ScanEntry>) {
         children.into_iter().for_each(|child| collect(child, scans));
         return;
     }
-    // A scan without statistics is an unknown, never an error.
-    let stats = StatisticsContext::new()
-        .compute(plan.as_ref(), &StatisticsArgs::new())
-        .ok();
-    let estimate = |value: Option<&usize>| value.map(|v| *v as u64);
+    let (estimated_rows, estimated_bytes) = leaf_estimates(plan);
     scans.push(ScanEntry {
         node: plan.name().to_string(),
         partitions: plan.output_partitioning().partition_count(),
-        estimated_rows: stats
-            .as_ref()
-            .and_then(|s| estimate(s.num_rows.get_value())),
-        estimated_bytes: stats
-            .as_ref()
-            .and_then(|s| estimate(s.total_byte_size.get_value())),
+        estimated_rows,
+        estimated_bytes,
         delta: delta.map(|scan| {
             let info = scan.info();
             let record = &info.record;
