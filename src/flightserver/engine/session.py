@@ -154,7 +154,15 @@ class Engine:
         return statements.prepare(ctx, sql)
 
     def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
-        return statements.prepare_substrait(ctx, plan)
+        """Analyses a Substrait plan, which answers to the SQL policy as SQL does."""
+        statement = statements.prepare_substrait(ctx, plan)
+        self.admit_substrait(ctx, plan)
+        return statement
+
+    def admit_substrait(self, ctx: SessionContext, plan: bytes) -> None:
+        """Checks a Substrait plan, written back as SQL, with the Rust policy (plans
+        read only the catalog's tables by name: see `substrait_compat`)."""
+        self.admit(statements.substrait_sql(ctx, plan))
 
     def execute(
         self,

@@ -17,6 +17,7 @@ from pyarrow import flight
 
 from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
+from flightserver.engine.native import ResultRows
 from flightserver.engine.parameters import parameter_values
 from flightserver.engine.session import Engine
 from flightserver.engine.statements import (
@@ -45,6 +46,7 @@ class PlannedResult:
     cancelled: threading.Event = field(default_factory=threading.Event)
     trace: StatementTrace | None = None  # records the query's artifact when it ends
     endpoints: int = 1
+    result_rows: ResultRows | None = None  # counts rows over all endpoints
     _started: set[int | None] = field(default_factory=set[int | None])
     _ended: list[int] = field(default_factory=lambda: [0])
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -161,9 +163,14 @@ class StatementService:
             )
         endpoints = result.physical.endpoints
         run.trace.expect_streams(endpoints)
-        handle = self.results.add(
-            PlannedResult(result, run.query, trace=run.trace, endpoints=endpoints)
+        planned = PlannedResult(
+            result,
+            run.query,
+            trace=run.trace,
+            endpoints=endpoints,
+            result_rows=self.engine.rulepack.result_rows(),
         )
+        handle = self.results.add(planned)
         partitions: list[int | None] = [None] if endpoints == 1 else list(range(endpoints))
         tickets = [endpoint_ticket(handle, partition) for partition in partitions]
         return endpoints_info(result.schema, descriptor, tickets)
@@ -223,6 +230,7 @@ class StatementService:
             Deadline(self.engine.config.limits.query_timeout_seconds),
             self.engine.admission,
             on_end=ended,
+            result_rows=planned.result_rows,
         )
         with self.queries.planning(planned.query):
             try:
@@ -234,7 +242,9 @@ class StatementService:
         if planned.trace is not None:
             reader = planned.trace.observe(reader)
         tracked = self.queries.track_stream(planned.query, reader, planned.cancelled)
-        return flight.RecordBatchStream(tracked)
+        # Not RecordBatchStream: it would turn a Flight error raised mid-stream
+        # (a policy refusal, the deadline) into UNKNOWN.
+        return flight.GeneratorStream(tracked.schema, tracked)
 
     def cancel_all(self) -> None:
         """Cancels every planned or streaming query (at shutdown)."""
