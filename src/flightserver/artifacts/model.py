@@ -37,6 +37,28 @@ class StatementStatus(StrEnum):
     ABANDONED = "abandoned"  # the client stopped reading before the end
 
 
+class WriteOutcome(Payload, frozen=True, kw_only=True):
+    """What a write statement or ingest wrote."""
+
+    version: Version1 = 1
+    target: Annotated[
+        str,
+        msgspec.Meta(description="The table written (catalog.schema.table), or COPY's location."),
+    ]
+    format: Annotated[str, msgspec.Meta(description="delta, or the files' format for others.")]
+    table_version: Annotated[
+        int | None, msgspec.Meta(description="The Delta version committed; null for other formats.")
+    ] = None
+    files_added: int
+    files: Annotated[
+        list[str], msgspec.Meta(description="Files written (non-Delta writes; Delta: empty).")
+    ] = msgspec.field(default_factory=list)
+    rows: int
+    bytes: Annotated[
+        int, msgspec.Meta(description="Bytes of the files written (Delta: of the Arrow rows).")
+    ]
+
+
 class QueryArtifact(Payload, frozen=True, kw_only=True):
     """What one executed statement left behind: recorded for every query and write."""
 
@@ -59,6 +81,9 @@ class QueryArtifact(Payload, frozen=True, kw_only=True):
     rows_out: int
     bytes_out: int
     error: str | None = None
+    write: Annotated[
+        WriteOutcome | None, msgspec.Meta(description="For writes: what was written.")
+    ] = None
 
 
 class DeltaPin(Payload, frozen=True, kw_only=True):

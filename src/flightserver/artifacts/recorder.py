@@ -16,7 +16,7 @@ import pyarrow as pa
 from datafusion import DataFrame
 
 from flightserver.artifacts.hashing import plan_sha256, sha256_hex
-from flightserver.artifacts.model import QueryArtifact, StatementStatus
+from flightserver.artifacts.model import QueryArtifact, StatementStatus, WriteOutcome
 from flightserver.artifacts.store import ArtifactStore
 from flightserver.engine.statements import (
     PreparedStatement,
@@ -34,6 +34,7 @@ class StatementTrace:
         self.started = time.perf_counter()
         self.planned = self.started
         self.df: DataFrame | None = None
+        self.write: WriteOutcome | None = None
 
     def failed(self, exc: Exception) -> None:
         self.planned = time.perf_counter()
@@ -45,7 +46,8 @@ class StatementTrace:
         if isinstance(result, QueryResult):
             self.df = result.df
             return
-        kind = "update" if result.table.num_columns else "ddl"
+        kind = "update" if result.table.num_columns or result.write else "ddl"
+        self.write = result.write
         self._record(kind, StatementStatus.OK, result.record_count, result.table.nbytes, None)
 
     def observe(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
@@ -75,6 +77,7 @@ class StatementTrace:
         finished = time.perf_counter()
         statement = self.statement
         df = self.df
+        write = self.write
         planning_ms = (self.planned - self.started) * 1000
         execution_ms = (finished - self.planned) * 1000
         recorded_at = self.recorded_at
@@ -95,6 +98,8 @@ class StatementTrace:
                 rows_out=rows,
                 bytes_out=size,
                 error=error,
+                target_table=write.target if write is not None else None,
+                write=write,
             )
 
         self.store.record(artifact)
@@ -107,6 +112,7 @@ class IngestTrace:
         self.store = store
         self.table = table
         self.rows = 0
+        self.write: WriteOutcome | None = None
 
     def __enter__(self) -> IngestTrace:
         self.recorded_at = datetime.now(UTC)
@@ -127,6 +133,7 @@ class IngestTrace:
             rows_out=self.rows,
             bytes_out=0,
             error=None if exc is None else str(exc),
+            write=self.write,
         )
         self.store.record(lambda: artifact)
 

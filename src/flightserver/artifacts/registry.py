@@ -23,6 +23,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 PAYLOADS: tuple[type[model.Payload], ...] = (
     model.QueryArtifact,
+    model.WriteOutcome,
     model.PlanBundle,
     model.DeltaPin,
     model.ExternalTable,

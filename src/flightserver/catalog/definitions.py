@@ -9,6 +9,8 @@ from typing import Annotated
 
 import msgspec
 
+from flightserver.catalog.constraints import TableConstraints
+
 Identifier = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
@@ -33,6 +35,7 @@ class TableDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     catalog: Identifier = "datafusion"
     schema: Identifier = "public"
     options: dict[str, str] = msgspec.field(default_factory=dict)
+    constraints: TableConstraints | None = None
 
 
 class DefinitionError(ValueError):

@@ -36,6 +36,8 @@ SqlSyntaxError = _native.SqlSyntaxError
 POLICY_ERROR_PREFIX = _native.POLICY_ERROR_PREFIX
 DeltaProvider = _native.DeltaProvider
 DeltaScan = _native.DeltaScan
+WriteStatement = _native.WriteStatement
+write_statement = _native.write_statement
 
 __all__ = [
     "POLICY_ERROR_PREFIX",
@@ -46,5 +48,7 @@ __all__ = [
     "PolicyViolation",
     "Rulepack",
     "SqlSyntaxError",
+    "WriteStatement",
     "check_ffi_compatibility",
+    "write_statement",
 ]

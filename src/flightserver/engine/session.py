@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,10 +17,15 @@ from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
 from flightserver.engine.admission import Admission
-from flightserver.engine.native import Policy, Rulepack
+from flightserver.engine.native import Policy, Rulepack, write_statement
 from flightserver.engine.parameters import operator_count
 from flightserver.engine.policy import build_policy, sql_options
 from flightserver.engine.statements import PreparedStatement, StatementResult
+from flightserver.writes.declared import declared_tables
+from flightserver.writes.delta import DeltaCommit
+from flightserver.writes.sql import SqlWrites
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG = "datafusion"
 DEFAULT_SCHEMA = "public"
@@ -77,6 +83,10 @@ class Engine:
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir), self.delta_tables)
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
+        self.declared = declared_tables(Path(config.catalog_dir))
+        self.writes = SqlWrites(
+            self.delta_tables, self.state_dir, self.declared, self.catalog, self.after_commit
+        )
         self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)
 
     def _new_context(self, catalog: str, schema: str) -> SessionContext:
@@ -124,6 +134,9 @@ class Engine:
     def prepare(self, ctx: SessionContext, sql: str) -> PreparedStatement:
         """Analyses `sql` without running it (for prepared statements)."""
         self.admit(sql)
+        write = write_statement(sql)
+        if write is not None:
+            self.writes.check(ctx, write)
         return statements.prepare(ctx, sql)
 
     def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
@@ -138,4 +151,17 @@ class Engine:
         """Runs `statement`: queries are planned to stream, everything else completes now."""
         if statement.substrait is None:
             self.admit(statement.sql)
+            write = write_statement(statement.sql)
+            if write is not None:
+                return self.writes.execute(ctx, statement, write, parameters, self.sql_options)
         return statements.execute(ctx, statement, parameters, self.sql_options)
+
+    def after_commit(self, commit: DeltaCommit) -> None:
+        """Runs after every Delta commit of the server (SQL writes and ingest)."""
+        log.info(
+            "committed %s version %d: %d rows, %d files",
+            commit.table,
+            commit.version,
+            commit.rows,
+            commit.files_added,
+        )

@@ -16,6 +16,7 @@ from datafusion import DataFrame, SessionContext, SQLOptions, substrait
 from datafusion.expr import CopyTo, DmlStatement, EmptyRelation
 from substrait import proto as substrait_proto
 
+from flightserver.artifacts.model import WriteOutcome
 from flightserver.engine.client_types import with_client_types
 from flightserver.engine.parameters import number_question_marks, parameter_schema
 from flightserver.engine.substrait_compat import adapt_plan, describe_unsupported
@@ -64,6 +65,7 @@ class CompletedResult:
 
     table: pa.Table
     record_count: int
+    write: WriteOutcome | None = None  # what a write statement wrote, for its artifact
 
 
 StatementResult = QueryResult | CompletedResult

@@ -22,6 +22,7 @@ from pyarrow import flight
 from flightserver.engine.admission import Overloaded
 from flightserver.engine.native import POLICY_ERROR_PREFIX
 from flightserver.engine.streaming import QueryCancelledError, QueryTimedOutError
+from flightserver.writes.delta import WriteConflict
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def engine_error(exc: Exception) -> RequestError:
         return Cancelled(str(exc))
     if isinstance(exc, QueryTimedOutError):
         return TimedOut(str(exc))
-    if isinstance(exc, Overloaded):
+    if isinstance(exc, Overloaded | WriteConflict):
         return Unavailable(str(exc))
     message = str(exc)
     if POLICY_ERROR_PREFIX in message:
