@@ -27,7 +27,8 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     events = catalog / "data/events"
     events.mkdir(parents=True)
     pyarrow.parquet.write_table(
-        pa.table({"id": pa.array([1, 2], pa.int64()), "kind": ["a", "b"]}), events / "part-0.parquet"
+        pa.table({"id": pa.array([1, 2], pa.int64()), "kind": ["a", "b"]}),
+        events / "part-0.parquet",
     )
     (catalog / "tables/events.toml").write_text(
         'name = "events"\nformat = "parquet"\nlocation = "data/events/"\n'
@@ -91,14 +92,17 @@ def test_copy_with_partitions_and_options_records_its_files(
         "ZSTD"
     )
     written = pyarrow.dataset.dataset(target, partitioning="hive").to_table()
-    assert sorted(written["id"].to_pylist()) == [1, 2, 3]
+    assert written.sort_by("id")["id"].to_pylist() == [1, 2, 3]
 
 
 def test_copy_to_csv_file(
     fconn: flightsql.Connection, files_server: ServerProcess, dirs: tuple[Path, Path]
 ) -> None:
     target = dirs[1] / "exports/single_csv.csv"
-    sql = f"COPY (SELECT 1 AS a, 'q' AS b) TO '{target}' STORED AS CSV OPTIONS ('format.has_header' 'true')"
+    sql = (
+        f"COPY (SELECT 1 AS a, 'q' AS b) TO '{target}' STORED AS CSV"
+        " OPTIONS ('format.has_header' 'true')"
+    )
     assert execute(fconn, sql) == 1
     outcome = write_outcome(files_server.uri, "single_csv")
     assert outcome["files"] == [str(target)]

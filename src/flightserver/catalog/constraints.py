@@ -49,13 +49,18 @@ def not_null_name(column: str) -> str:
     return f"{column}_not_null"
 
 
-def delta_check_constraints(constraints: TableConstraints) -> dict[str, str]:
+def delta_check_constraints(
+    constraints: TableConstraints, nullable_columns: set[str]
+) -> dict[str, str]:
     """The Delta CHECK constraints (`delta.constraints.<name>`) for `constraints`.
 
-    Required columns get an `IS NOT NULL` CHECK as well as a non-nullable field,
-    since Delta cannot make an existing field non-nullable.
+    A required column is a non-nullable field in a table the server creates;
+    in an existing table whose field is nullable (`nullable_columns`; Delta
+    cannot change that) it gets an `IS NOT NULL` CHECK instead.
     """
     required = {
-        not_null_name(column): f"{column} IS NOT NULL" for column in constraints.required_columns
+        not_null_name(column): f"{column} IS NOT NULL"
+        for column in constraints.required_columns
+        if column in nullable_columns
     }
     return {**required, **constraints.checks}

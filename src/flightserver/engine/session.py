@@ -21,6 +21,10 @@ from flightserver.engine.native import Policy, Rulepack, write_statement
 from flightserver.engine.parameters import operator_count
 from flightserver.engine.policy import build_policy, sql_options
 from flightserver.engine.statements import PreparedStatement, StatementResult
+from flightserver.writes.constraints_table import (
+    apply_declared_constraints,
+    register_constraints_table,
+)
 from flightserver.writes.declared import declared_tables
 from flightserver.writes.delta import DeltaCommit
 from flightserver.writes.sql import SqlWrites
@@ -84,10 +88,26 @@ class Engine:
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
         self.declared = declared_tables(Path(config.catalog_dir))
+        self._apply_constraints()
         self.writes = SqlWrites(
             self.delta_tables, self.state_dir, self.declared, self.catalog, self.after_commit
         )
         self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)
+        register_constraints_table(self.ctx, DEFAULT_CATALOG, list(self.declared.values()))
+
+    def _apply_constraints(self) -> None:
+        """Declared constraints onto the catalog's Delta tables; a table whose rows
+        break them is not served."""
+        self.catalog, changed = apply_declared_constraints(
+            list(self.declared.values()), self.catalog
+        )
+        for name in changed:
+            self.delta_tables.repin(self.ctx, name)
+        for status in self.catalog:
+            entry = self.delta_tables.entries.get(status.name or "")
+            if status.error is not None and entry is not None:
+                self.ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
+                del self.delta_tables.entries[status.name or ""]
 
     def _new_context(self, catalog: str, schema: str) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)

@@ -11,6 +11,7 @@ CHECK constraints on the table stay in force for any other writer.)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 from datafusion import SessionContext
@@ -43,9 +44,14 @@ class ConstraintChecker:
     ) -> None:
         self.table = table
         self.constraints = constraints
-        # The table's current version, for the key's uniqueness; None: a new or replaced table.
-        self.existing_location = existing_location
         self._ctx = SessionContext()
+        # The table's current version, for the key's uniqueness (None: a new or
+        # replaced table). Opened here: the checks run inside deltalake's runtime,
+        # where opening a table cannot block.
+        self._has_existing = False
+        if existing_location is not None and constraints.primary_key:
+            self._ctx.register_table(_EXISTING, DeltaTable(existing_location))
+            self._has_existing = True
         self._keys: list[pa.Table] = []
         self._check_sql = (
             "SELECT "
@@ -99,19 +105,21 @@ class ConstraintChecker:
                 f"primary key ({', '.join(key)}) repeats within the write: "
                 f"{_first_key(repeated, key)}",
             )
-        if self.existing_location is None:
+        if not self._has_existing:
             return
         self._ctx.register_record_batches(_INCOMING, [keys.to_batches()])
-        self._ctx.register_table(_EXISTING, DeltaTable(self.existing_location))
+        on = " AND ".join(f'i."{column}" = e."{column}"' for column in key)
+        columns = ", ".join(f'i."{column}"' for column in key)
+        query = self._ctx.sql(
+            f"SELECT {columns} FROM {_INCOMING} i JOIN {_EXISTING} e ON {on} LIMIT 1"
+        )
         try:
-            on = " AND ".join(f'i."{column}" = e."{column}"' for column in key)
-            columns = ", ".join(f'i."{column}"' for column in key)
-            clash = self._ctx.sql(
-                f"SELECT {columns} FROM {_INCOMING} i JOIN {_EXISTING} e ON {on} LIMIT 1"
-            ).to_arrow_table()
+            # This runs on deltalake's runtime thread, where the Delta scan's FFI
+            # future cannot run: run the join on a thread of its own.
+            with ThreadPoolExecutor(1) as pool:
+                clash = pool.submit(query.to_arrow_table).result()
         finally:
             self._ctx.deregister_table(_INCOMING)
-            self._ctx.deregister_table(_EXISTING)
         if clash.num_rows:
             raise ConstraintViolation(
                 self.table,

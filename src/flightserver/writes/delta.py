@@ -81,7 +81,9 @@ def commit_to_delta(
             # Delta takes CHECK constraints only on an existing table: create it empty first.
             new_table = DeltaTable.create(location, pa.schema(schema), mode="error")
             created = True
-            new_table.alter.add_constraint(delta_check_constraints(constraints))
+            checks = delta_check_constraints(constraints, nullable_columns=set())
+            if checks:
+                new_table.alter.add_constraint(checks)
     counter = _Counter()
     batches: Iterator[pa.RecordBatch] = _conformed(data, schema)
     if constraints is not None:
@@ -101,16 +103,27 @@ def commit_to_delta(
             shutil.rmtree(location, ignore_errors=True)
         elif created:
             shutil.rmtree(Path(location) / "_delta_log", ignore_errors=True)
-        if isinstance(exc, CommitFailedError):
-            raise WriteConflict(
-                f"write to {table} conflicts with a concurrent commit and was not committed; "
-                f"retry it: {exc}"
-            ) from exc
-        if isinstance(exc, SchemaMismatchError):
-            raise WriteRejected(f"write to {table} does not match its schema: {exc}") from exc
-        raise
+        # An error raised while streaming (a constraint, a cast) reaches us wrapped
+        # in deltalake's; raise the original.
+        cause = counter.stream_error or exc
+        translated = _translated(table, cause)
+        if translated is cause:
+            raise cause  # noqa: B904 (its own cause chain; `from exc` could make a cycle)
+        raise translated from cause
     version, files_added = _committed(location, write_id)
     return DeltaCommit(table, location, version, files_added, counter.rows, counter.bytes)
+
+
+def _translated(table: str, exc: BaseException) -> BaseException:
+    """deltalake's conflict and schema errors as the server's own."""
+    if isinstance(exc, CommitFailedError):
+        return WriteConflict(
+            f"write to {table} conflicts with a concurrent commit and was not committed; "
+            f"retry it: {exc}"
+        )
+    if isinstance(exc, SchemaMismatchError):
+        return WriteRejected(f"write to {table} does not match its schema: {exc}")
+    return exc
 
 
 def delta_schema(location: str) -> pa.Schema:
@@ -185,12 +198,19 @@ def _committed(location: str, write_id: str) -> tuple[int, int]:
 
 
 class _Counter:
+    """Counts what streams to deltalake, and keeps the error that stopped it."""
+
     def __init__(self) -> None:
         self.rows = 0
         self.bytes = 0
+        self.stream_error: Exception | None = None
 
     def count(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            self.rows += batch.num_rows
-            self.bytes += batch.nbytes
-            yield batch
+        try:
+            for batch in batches:
+                self.rows += batch.num_rows
+                self.bytes += batch.nbytes
+                yield batch
+        except Exception as exc:
+            self.stream_error = exc
+            raise

@@ -21,7 +21,7 @@ from datafusion import DataFrame, SessionContext, SQLOptions, col, lit
 
 from flightserver.artifacts.model import WriteOutcome
 from flightserver.catalog.definitions import TableFormat
-from flightserver.catalog.delta import DeltaTables
+from flightserver.catalog.delta import DeltaTableEntry, DeltaTables
 from flightserver.catalog.ingest import IngestTarget, managed_location
 from flightserver.catalog.loader import TableStatus, register_delta
 from flightserver.engine import statements
@@ -83,7 +83,7 @@ class SqlWrites:
             return self._create_table_as(ctx, write, parameters)
         if write.kind == "insert":
             name = qualified_name(ctx, write.target)
-            if name in self.delta_tables.entries:
+            if self._delta_entry(ctx, name) is not None:
                 return self._insert_delta(ctx, name, write, parameters)
         return self._observed(ctx, statement, write, parameters, options)
 
@@ -93,7 +93,7 @@ class SqlWrites:
         if write.kind != "insert":
             return
         name = qualified_name(ctx, write.target)
-        entry = self.delta_tables.entries.get(name)
+        entry = self._delta_entry(ctx, name)
         if entry is None:
             return
         try:
@@ -103,6 +103,13 @@ class SqlWrites:
         _insert_projection(name, source, delta_schema(entry.location), list(write.columns))
 
     # -- Delta -------------------------------------------------------------------
+
+    def _delta_entry(self, ctx: SessionContext, name: str) -> DeltaTableEntry | None:
+        """The Delta table registered as `name`, unless DROP TABLE removed it since."""
+        entry = self.delta_tables.entries.get(name)
+        if entry is None or not _table_exists(ctx, entry.catalog, entry.schema, entry.name):
+            return None
+        return entry
 
     def _insert_delta(
         self,
@@ -135,7 +142,7 @@ class SqlWrites:
         name = qualified_name(ctx, write.target)
         catalog, schema, table = name.split(".")
         exists = _table_exists(ctx, catalog, schema, table)
-        entry = self.delta_tables.entries.get(name)
+        entry = self._delta_entry(ctx, name)
         if exists and write.if_not_exists:
             return CompletedResult(_COUNT_SCHEMA.empty_table(), 0)
         if exists and not write.overwrite:
