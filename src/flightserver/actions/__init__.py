@@ -37,6 +37,6 @@ class CustomAction:
 def all_actions() -> list[CustomAction]:
     """Every custom action the server offers."""
     # Imported here: the action modules import this one for ActionContext.
-    from flightserver.actions import artifacts, health, plans
+    from flightserver.actions import artifacts, health, maintenance, plans
 
-    return [*plans.actions(), *artifacts.actions(), *health.actions()]
+    return [*plans.actions(), *artifacts.actions(), *health.actions(), *maintenance.actions()]

@@ -16,6 +16,7 @@ import msgspec
 
 from flightserver.artifacts import model
 from flightserver.protocol.errors import InvalidRequest
+from flightserver.writes import maintenance_model
 
 P = TypeVar("P", bound=model.Payload)
 
@@ -42,6 +43,12 @@ PAYLOADS: tuple[type[model.Payload], ...] = (
     model.JsonSchemasResponse,
     model.ReplayRequest,
     model.ReplayResponse,
+    maintenance_model.TableAdoption,
+    maintenance_model.MaintenanceStatusRequest,
+    maintenance_model.MaintenanceStatusResponse,
+    maintenance_model.RunMaintenanceRequest,
+    maintenance_model.TableMaintenanceRun,
+    maintenance_model.RunMaintenanceResponse,
 )
 
 

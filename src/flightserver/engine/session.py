@@ -27,6 +27,7 @@ from flightserver.writes.constraints_table import (
 )
 from flightserver.writes.declared import declared_tables
 from flightserver.writes.delta import DeltaCommit
+from flightserver.writes.maintenance import Maintainer
 from flightserver.writes.sql import SqlWrites
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,10 @@ class Engine:
         )
         self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)
         register_constraints_table(self.ctx, DEFAULT_CATALOG, list(self.declared.values()))
+        self.maintainer = Maintainer(
+            config.maintenance, self.delta_tables, self.ctx, DEFAULT_CATALOG
+        )
+        self.maintainer.refresh_all()
 
     def _apply_constraints(self) -> None:
         """Declared constraints onto the catalog's Delta tables; a table whose rows
@@ -185,3 +190,4 @@ class Engine:
             commit.rows,
             commit.files_added,
         )
+        self.maintainer.after_commit(commit.table)

@@ -302,5 +302,12 @@ def bundle(
     click.echo(f"artifact {response['artifact_id']}", err=True)
 
 
+# Shared with the operator command modules beside this one.
+uri_option, user_option, timeout_option = _uri_option, _user_option, _timeout_option
+password = _password
+
+
 def operator_commands() -> list[click.Command]:
-    return [query, health, config_command, user_command, bundle]
+    from flightserver.ops.maintenance_command import maintenance
+
+    return [query, health, config_command, user_command, bundle, maintenance]
