@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from flightserver.actions import ActionContext, CustomAction
 from flightserver.artifacts import registry
-from flightserver.protocol.errors import NotFound
-from flightserver.writes.maintenance import UnknownTable
-from flightserver.writes.maintenance_model import (
+from flightserver.artifacts.model import (
     MaintenanceStatusRequest,
     MaintenanceStatusResponse,
     RunMaintenanceRequest,
     RunMaintenanceResponse,
 )
+from flightserver.protocol.errors import NotFound
+from flightserver.writes.maintenance import UnknownTable
 
 
 def _names(context: ActionContext, table: str | None) -> list[str]:

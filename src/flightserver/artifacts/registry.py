@@ -16,7 +16,6 @@ import msgspec
 
 from flightserver.artifacts import model
 from flightserver.protocol.errors import InvalidRequest
-from flightserver.writes import maintenance_model
 
 P = TypeVar("P", bound=model.Payload)
 
@@ -43,12 +42,12 @@ PAYLOADS: tuple[type[model.Payload], ...] = (
     model.JsonSchemasResponse,
     model.ReplayRequest,
     model.ReplayResponse,
-    maintenance_model.TableAdoption,
-    maintenance_model.MaintenanceStatusRequest,
-    maintenance_model.MaintenanceStatusResponse,
-    maintenance_model.RunMaintenanceRequest,
-    maintenance_model.TableMaintenanceRun,
-    maintenance_model.RunMaintenanceResponse,
+    model.TableAdoption,
+    model.MaintenanceStatusRequest,
+    model.MaintenanceStatusResponse,
+    model.RunMaintenanceRequest,
+    model.TableMaintenanceRun,
+    model.RunMaintenanceResponse,
 )
 
 

@@ -28,8 +28,8 @@ def run(uri: str, user: str | None, timeout: float | None, table: str | None) ->
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from flightserver.artifacts.model import RunMaintenanceResponse
     from flightserver.ops.client import ClientError, action_json, connect
-    from flightserver.writes.maintenance_model import RunMaintenanceResponse
 
     console = Console()
     try:
@@ -73,8 +73,8 @@ def status(uri: str, user: str | None, timeout: float | None, table: str | None)
     from rich.console import Console
     from rich.table import Table
 
+    from flightserver.artifacts.model import MaintenanceStatusResponse
     from flightserver.ops.client import ClientError, action_json, connect
-    from flightserver.writes.maintenance_model import MaintenanceStatusResponse
 
     try:
         with connect(uri, user, password(user)) as connection:
@@ -109,8 +109,8 @@ def status(uri: str, user: str | None, timeout: float | None, table: str | None)
 
 
 def _table_names(connection: object, timeout: float | None) -> list[str]:
+    from flightserver.artifacts.model import MaintenanceStatusResponse
     from flightserver.ops.client import Connection, action_json
-    from flightserver.writes.maintenance_model import MaintenanceStatusResponse
 
     assert isinstance(connection, Connection)
     answer = action_json(connection, "MaintenanceStatus", timeout, b"{}")

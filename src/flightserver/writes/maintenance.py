@@ -23,10 +23,10 @@ import pyarrow.dataset
 from datafusion import SessionContext
 from deltalake import DeltaTable, TableFeatures
 
+from flightserver.artifacts.model import TableAdoption, TableMaintenanceRun
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import ensure_schema
 from flightserver.writes.maintenance_config import MaintenancePolicy
-from flightserver.writes.maintenance_model import TableAdoption, TableMaintenanceRun
 
 log = logging.getLogger(__name__)
 
