@@ -8,6 +8,7 @@ file pinning), with a warning in its status: slower, never wrong.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +57,9 @@ class DeltaTables:
 
     def __init__(self) -> None:
         self.entries: dict[str, DeltaTableEntry] = {}
+        # Held while a table is swapped for its new version: concurrent writers
+        # re-register the same name.
+        self.lock = threading.RLock()
 
     def register(
         self,
@@ -72,12 +76,13 @@ class DeltaTables:
 
     def repin(self, ctx: SessionContext, name: str, version: int | None = None) -> DeltaPin:
         """Re-registers `name` at `version` (default: the table's latest version)."""
-        entry = self.entries[name]
-        ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
-        qualified = (entry.catalog, entry.schema, entry.name)
-        new_entry = _register(ctx, qualified, entry.location, version)
-        self.entries[name] = new_entry
-        return new_entry.pin
+        with self.lock:
+            entry = self.entries[name]
+            ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
+            qualified = (entry.catalog, entry.schema, entry.name)
+            new_entry = _register(ctx, qualified, entry.location, version)
+            self.entries[name] = new_entry
+            return new_entry.pin
 
 
 def requested_version(location: str, options: Mapping[str, str]) -> int | None:

@@ -86,14 +86,15 @@ def ingest(
     `declared_location` (its catalog definition's), else under the state folder.
     """
     name = f"{target.catalog}.{target.schema}.{target.table}"
-    entry = delta_tables.entries.get(name)
+    with delta_tables.lock:  # not while a concurrent commit re-registers the table
+        entry = delta_tables.entries.get(name)
+        exists = _table_exists(ctx, target)
     if entry is not None:
         location = Path(entry.location)
     elif declared_location is not None:
         location = Path(declared_location)
     else:
         location = managed_location(state_dir, target)
-    exists = _table_exists(ctx, target)
     managed = (location / "_delta_log").is_dir()
     if exists and entry is None:
         raise IngestError(f"table {name} exists and is not a Delta table")

@@ -160,9 +160,12 @@ class Engine:
         """Analyses `sql` without running it (for prepared statements)."""
         self.admit(sql)
         write = write_statement(sql)
-        if write is not None:
-            self.writes.check(ctx, write)
-        return statements.prepare(ctx, sql)
+        if write is None:
+            return statements.prepare(ctx, sql)
+        self.writes.check(ctx, write)
+        # DataFusion plans the write against the catalog: not while a commit swaps a table.
+        with self.delta_tables.lock:
+            return statements.prepare(ctx, sql)
 
     def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
         return statements.prepare_substrait(ctx, plan)

@@ -83,7 +83,9 @@ class SqlWrites:
             return self._create_table_as(ctx, write, parameters)
         if write.kind == "insert":
             name = qualified_name(ctx, write.target)
-            if self._delta_entry(ctx, name) is not None:
+            with self.delta_tables.lock:
+                is_delta = self._delta_entry(ctx, name) is not None
+            if is_delta:
                 return self._insert_delta(ctx, name, write, parameters)
         return self._observed(ctx, statement, write, parameters, options)
 
@@ -93,13 +95,14 @@ class SqlWrites:
         if write.kind != "insert":
             return
         name = qualified_name(ctx, write.target)
-        entry = self._delta_entry(ctx, name)
-        if entry is None:
-            return
-        try:
-            source = _source(ctx, write, None)
-        except Exception:  # e.g. untyped parameters: DataFusion's own prepare reports it
-            return
+        with self.delta_tables.lock:
+            entry = self._delta_entry(ctx, name)
+            if entry is None:
+                return
+            try:
+                source = _source(ctx, write, None)
+            except Exception:  # e.g. untyped parameters: DataFusion's own prepare reports it
+                return
         _insert_projection(name, source, delta_schema(entry.location), list(write.columns))
 
     # -- Delta -------------------------------------------------------------------
@@ -118,8 +121,10 @@ class SqlWrites:
         write: WriteStatement,
         parameters: Mapping[str, pa.Scalar] | None,
     ) -> CompletedResult:
-        entry = self.delta_tables.entries[name]
-        source = _source(ctx, write, parameters)
+        # Planned under the lock: a concurrent commit re-registers tables the source may read.
+        with self.delta_tables.lock:
+            entry = self.delta_tables.entries[name]
+            source = _source(ctx, write, parameters)
         table_schema = delta_schema(entry.location)
         rows = _insert_projection(name, source, table_schema, list(write.columns))
         mode = WriteMode.OVERWRITE if write.overwrite else WriteMode.APPEND
@@ -141,8 +146,10 @@ class SqlWrites:
     ) -> CompletedResult:
         name = qualified_name(ctx, write.target)
         catalog, schema, table = name.split(".")
-        exists = _table_exists(ctx, catalog, schema, table)
-        entry = self._delta_entry(ctx, name)
+        with self.delta_tables.lock:
+            exists = _table_exists(ctx, catalog, schema, table)
+            entry = self._delta_entry(ctx, name)
+            source = _source(ctx, write, parameters)
         if exists and write.if_not_exists:
             return CompletedResult(_COUNT_SCHEMA.empty_table(), 0)
         if exists and not write.overwrite:
@@ -158,7 +165,6 @@ class SqlWrites:
             location = str(managed_location(self.state_dir, IngestTarget(catalog, schema, table)))
         # A table left behind by a dropped registration is replaced, as ingest does.
         mode = WriteMode.OVERWRITE if exists or _is_delta(location) else WriteMode.CREATE
-        source = _source(ctx, write, parameters)
         commit = commit_to_delta(
             name,
             location,
