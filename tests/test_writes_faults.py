@@ -122,7 +122,7 @@ def test_replace_racing_appends_commits_or_reports_a_conflict(fserver: ServerPro
     # The table holds the last replace's row plus only the appends committed after it.
     with flightsql.connect(fserver.uri, autocommit=True) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT id FROM raced ORDER BY id")
-        ids = cursor.fetch_arrow_table()["id"].to_pylist()
+        ids = [int(value.as_py()) for value in cursor.fetch_arrow_table()["id"]]
     replaced = [i for i in ids if 100 <= i < 200]
     appended = [i for i in ids if i >= 200]
     assert len(replaced) == 1
