@@ -5,6 +5,7 @@ GetPrimaryKeys and `system.constraints`. A real server, ADBC and Flight."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -217,3 +218,13 @@ def test_violation_message_is_the_servers_own(cconn: flightsql.Connection, order
     message = str(raised.value)
     assert "write to datafusion.public.orders violates constraint qty_positive" in message
     assert "Traceback" not in message
+
+
+def test_declared_table_created_by_a_write_counts_as_loaded(
+    cserver: ServerProcess, orders: str
+) -> None:
+    client = flight.FlightClient(cserver.uri)
+    [result] = client.do_action(flight.Action("health", b""))
+    report = json.loads(result.body.to_pybytes())
+    assert not [failed for failed in report["failed"] if "orders.toml" in failed["source"]]
+    assert report["tables_loaded"] >= 2  # orders (created by a write) and stock

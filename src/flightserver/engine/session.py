@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
@@ -193,4 +194,15 @@ class Engine:
             commit.rows,
             commit.files_added,
         )
+        self._created(commit.table)
         self.maintainer.after_commit(commit.table)
+
+    def _created(self, name: str) -> None:
+        """A declared Delta table a write just created is loaded now (its location
+        held no table when the catalog loaded)."""
+        entry = self.delta_tables.entries.get(name)
+        for index, status in enumerate(self.catalog):
+            if status.name == name and status.error is not None and entry is not None:
+                self.catalog[index] = msgspec.structs.replace(
+                    status, error=None, delta=entry.pin, warning=entry.pin.warning
+                )
