@@ -154,6 +154,7 @@ def test_rulepack_identity_is_readable_and_follows_its_configuration() -> None:
         "scan_budget": {"max_scan_rows": None, "max_scan_bytes": None},
         "writes_allowed": False,
         "max_result_rows": None,
+        "max_endpoints": 1,
     }
     assert rulepack().config_hash == default.config_hash
     # Settings the rules read change the hash; others do not.
@@ -165,6 +166,8 @@ def test_rulepack_identity_is_readable_and_follows_its_configuration() -> None:
         "flightserver.scan_budget",
         "flightserver.sink_guard",
         "flightserver.result_rows",
+        "flightserver.scan_recorder",
+        "flightserver.flight_output",
     ]
 
 
@@ -417,11 +420,6 @@ def test_max_result_rows_stops_a_running_query(result_rows_limited: Served) -> N
     assert "over the limit of 20 rows" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="protocol/server.py streams through pyarrow's RecordBatchStream, which turns a "
-    "Flight error raised mid-stream into UNKNOWN; flight.GeneratorStream keeps the status",
-)
 def test_max_result_rows_while_running_is_permission_denied(result_rows_limited: Served) -> None:
     denied(result_rows_limited, OVER_LIMIT_WHILE_RUNNING)
 

@@ -166,6 +166,17 @@ class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = None
 
 
+class ArtifactsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Retention of the artifact store (`system.queries`)."""
+
+    retention_days: Annotated[
+        float, msgspec.Meta(gt=0, description="Artifacts older than this many days are deleted.")
+    ] = 7.0
+    max_rows: Annotated[
+        PositiveInt, msgspec.Meta(description="At most this many artifacts are kept (newest).")
+    ] = 100_000
+
+
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything `flightserver serve` is configured with."""
 
@@ -222,6 +233,14 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         PositiveInt,
         msgspec.Meta(description="How many finished queries the status page remembers."),
     ] = 200
+    max_endpoints: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description="Serve a result whose plan has 2 to this many output partitions as one "
+            "Flight endpoint per partition, for clients to fetch in parallel (1: one stream)."
+        ),
+    ] = 1
+    artifacts: ArtifactsConfig = msgspec.field(default_factory=ArtifactsConfig)
     policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)

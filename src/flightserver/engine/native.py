@@ -38,6 +38,8 @@ DeltaProvider = _native.DeltaProvider
 DeltaScan = _native.DeltaScan
 WriteStatement = _native.WriteStatement
 write_statement = _native.write_statement
+take_manifest = _native.take_manifest
+ResultRows = _native.ResultRows
 
 __all__ = [
     "POLICY_ERROR_PREFIX",
@@ -46,9 +48,11 @@ __all__ = [
     "ExtensionVersionError",
     "Policy",
     "PolicyViolation",
+    "ResultRows",
     "Rulepack",
     "SqlSyntaxError",
     "WriteStatement",
     "check_ffi_compatibility",
+    "take_manifest",
     "write_statement",
 ]

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 import msgspec
 import pyarrow as pa
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
-from flightserver.artifacts.store import ArtifactStore
+from flightserver.artifacts.hashing import sha256_hex
+from flightserver.artifacts.model import RulepackIdentity
+from flightserver.artifacts.recorder import PlanIdentity
+from flightserver.artifacts.store import ArtifactStore, Retention
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import TableStatus, load_catalog
@@ -76,7 +80,15 @@ class Engine:
         Path(config.state_dir).mkdir(parents=True, exist_ok=True)
         self.policy = build_policy(config)
         self.sql_options = sql_options(self.policy)
-        self.rulepack = Rulepack(self.policy)
+        self.rulepack = Rulepack(self.policy, config.max_endpoints)
+        self.plan_identity = PlanIdentity(
+            RulepackIdentity(
+                name=Rulepack.name,
+                rulepack_version=Rulepack.version,
+                config_sha256=self.rulepack.config_hash,
+            ),
+            sha256_hex(self.policy.config_json()),
+        )
         limits = config.limits
         self.admission = Admission(
             limits.max_concurrent_queries,
@@ -94,7 +106,12 @@ class Engine:
         self.writes = SqlWrites(
             self.delta_tables, self.state_dir, self.declared, self.catalog, self.after_commit
         )
-        self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)
+        retention = Retention(
+            timedelta(days=config.artifacts.retention_days), config.artifacts.max_rows
+        )
+        self.artifacts = ArtifactStore(
+            self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG, retention=retention
+        )
         register_constraints_table(self.ctx, DEFAULT_CATALOG, list(self.declared.values()))
         self.maintainer = Maintainer(
             config.maintenance, self.delta_tables, self.ctx, DEFAULT_CATALOG
