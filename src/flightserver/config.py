@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import msgspec
 
 from flightserver.ops.logs import LogFormat
+from flightserver.writes.maintenance_config import MaintenancePolicy
 
 ENV_PREFIX = "FLIGHTSERVER_"
 
@@ -259,6 +260,7 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
+    maintenance: MaintenancePolicy = msgspec.field(default_factory=MaintenancePolicy)
 
 
 class ConfigError(ValueError):
@@ -306,8 +308,8 @@ def _leaf_options(
         if isinstance(field_type, msgspec.inspect.Metadata):
             description = (field_type.extra_json_schema or {}).get("description", "")
             field_type = field_type.type
-        if isinstance(field_type, msgspec.inspect.ListType):
-            continue  # lists are set in the TOML file only
+        if isinstance(field_type, msgspec.inspect.ListType | msgspec.inspect.DictType):
+            continue  # lists and tables are set in the TOML file only
         yield ConfigOption(path, field_type, description)
 
 

@@ -126,6 +126,9 @@ public final class JdbcProbe {
       case "update":
         probe.update(rest.get(0));
         break;
+      case "writes":
+        probe.writes(rest.get(0), rest.get(1), rest.get(2));
+        break;
       case "types":
         // Queries come on stdin (UTF-8, NUL-separated): arguments would pass through the
         // platform charset and mangle non-ASCII literals.
@@ -337,6 +340,32 @@ public final class JdbcProbe {
     step(
         "statement:after-error",
         () -> query(need(conn, "connect"), "SELECT count(*) AS n FROM nation"));
+    step("close", () -> close(need(conn, "connect")));
+  }
+
+  /** Writes to a Delta table with declared constraints, and reads its primary key. */
+  private void writes(String catalog, String schema, String table) {
+    Connection conn = connect("connect", new Properties());
+    String qualified = catalog + "." + schema + "." + table;
+    step(
+        "getPrimaryKeys",
+        () -> table(need(conn, "connect").getMetaData().getPrimaryKeys(catalog, schema, table)));
+    update(conn, "insert", "INSERT INTO " + qualified + " VALUES (10, 'jdbc', 3)");
+    step(
+        "insert-prepared",
+        () -> {
+          try (PreparedStatement ps =
+              need(conn, "connect").prepareStatement("INSERT INTO " + qualified + " VALUES (?, ?, ?)")) {
+            ps.setLong(1, 11L);
+            ps.setString(2, "jdbc-prepared");
+            ps.setLong(3, 4L);
+            return ps.executeUpdate();
+          }
+        });
+    update(conn, "insert-violating", "INSERT INTO " + qualified + " VALUES (12, 'bad', 0)");
+    step(
+        "select",
+        () -> query(need(conn, "connect"), "SELECT id, customer FROM " + qualified + " ORDER BY id"));
     step("close", () -> close(need(conn, "connect")));
   }
 

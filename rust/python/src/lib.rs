@@ -35,6 +35,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "SqlSyntaxError",
         m.py().get_type::<policy::SqlSyntaxError>(),
     )?;
+    m.add_class::<policy::WriteStatement>()?;
+    m.add_function(wrap_pyfunction!(policy::write_statement, m)?)?;
     m.add_class::<delta::DeltaProvider>()?;
     m.add_class::<delta::DeltaScan>()?;
     Ok(())

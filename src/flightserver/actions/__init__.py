@@ -37,6 +37,12 @@ class CustomAction:
 def all_actions() -> list[CustomAction]:
     """Every custom action the server offers."""
     # Imported here: the action modules import this one for ActionContext.
-    from flightserver.actions import artifacts, catalog, health, plans
+    from flightserver.actions import artifacts, catalog, health, maintenance, plans
 
-    return [*plans.actions(), *artifacts.actions(), *health.actions(), *catalog.actions()]
+    return [
+        *plans.actions(),
+        *artifacts.actions(),
+        *health.actions(),
+        *catalog.actions(),
+        *maintenance.actions(),
+    ]

@@ -37,6 +37,28 @@ class StatementStatus(StrEnum):
     ABANDONED = "abandoned"  # the client stopped reading before the end
 
 
+class WriteOutcome(Payload, frozen=True, kw_only=True):
+    """What a write statement or ingest wrote."""
+
+    version: Version1 = 1
+    target: Annotated[
+        str,
+        msgspec.Meta(description="The table written (catalog.schema.table), or COPY's location."),
+    ]
+    format: Annotated[str, msgspec.Meta(description="delta, or the files' format for others.")]
+    table_version: Annotated[
+        int | None, msgspec.Meta(description="The Delta version committed; null for other formats.")
+    ] = None
+    files_added: int
+    files: Annotated[
+        list[str], msgspec.Meta(description="Files written (non-Delta writes; Delta: empty).")
+    ] = msgspec.field(default_factory=list)
+    rows: int
+    bytes: Annotated[
+        int, msgspec.Meta(description="Bytes of the files written (Delta: of the Arrow rows).")
+    ]
+
+
 class DeltaScan(Payload, frozen=True, kw_only=True):
     """What one scan of a Delta table read: its snapshot version and exact files."""
 
@@ -102,6 +124,9 @@ class QueryArtifact(Payload, frozen=True, kw_only=True):
     rows_out: int
     bytes_out: int
     error: str | None = None
+    write: Annotated[
+        WriteOutcome | None, msgspec.Meta(description="For writes: what was written.")
+    ] = None
     scans: Annotated[
         list[ScanRecord],
         msgspec.Meta(description="Every scan the query ran; Delta scans with version and files."),
@@ -293,3 +318,79 @@ class ReplayResponse(Payload, frozen=True, kw_only=True):
     rows_out: int
     result_sha256: Sha256
     expected_result_sha256: Sha256
+
+
+# -- maintenance actions -----------------------------------------------------------
+
+
+class TableAdoption(Payload, frozen=True, kw_only=True):
+    """Where one Delta table stands against the maintenance policy."""
+
+    version: Version1 = 1
+    table: str
+    location: str
+    table_version: int
+    min_reader_version: int
+    min_writer_version: int
+    reader_features: list[str]
+    writer_features: list[str]
+    deletion_vectors: Annotated[
+        bool, msgspec.Meta(description="delta.enableDeletionVectors is true.")
+    ]
+    checkpoint_interval: Annotated[
+        int | None, msgspec.Meta(description="delta.checkpointInterval (null: Delta's default).")
+    ] = None
+    last_checkpoint_version: int | None = None
+    last_log_compaction: Annotated[
+        str | None, msgspec.Meta(description="Versions the newest compacted log covers, a.b.")
+    ] = None
+    last_optimize: datetime | None = None
+    last_vacuum: datetime | None = None
+    file_count: int
+    small_file_count: int
+    policy_adopted: Annotated[
+        bool, msgspec.Meta(description="Properties and features are as the policy asks.")
+    ]
+    last_error: Annotated[
+        str | None, msgspec.Meta(description="Why the last maintenance run failed, if it did.")
+    ] = None
+
+
+class MaintenanceStatusRequest(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    table: Annotated[str | None, msgspec.Meta(description="catalog.schema.table; null: all.")] = (
+        None
+    )
+
+
+class MaintenanceStatusResponse(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    tables: list[TableAdoption]
+
+
+class RunMaintenanceRequest(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    table: Annotated[str | None, msgspec.Meta(description="catalog.schema.table; null: all.")] = (
+        None
+    )
+
+
+class TableMaintenanceRun(Payload, frozen=True, kw_only=True):
+    """What one maintenance run did to one table."""
+
+    version: Version1 = 1
+    table: str
+    properties_set: dict[str, str]
+    features_added: list[str]
+    files_compacted: int
+    files_added: int
+    log_compacted: str | None = None
+    checkpoint_version: int | None = None
+    files_vacuumed: int
+    duration_ms: float
+    adoption: TableAdoption
+
+
+class RunMaintenanceResponse(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    runs: list[TableMaintenanceRun]

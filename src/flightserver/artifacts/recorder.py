@@ -23,6 +23,7 @@ from flightserver.artifacts.model import (
     QueryArtifact,
     RulepackIdentity,
     StatementStatus,
+    WriteOutcome,
 )
 from flightserver.artifacts.store import ArtifactStore
 from flightserver.engine.statements import (
@@ -55,6 +56,7 @@ class StatementTrace:
         self.started = time.perf_counter()
         self.planned = self.started
         self.df: DataFrame | None = None
+        self.write: WriteOutcome | None = None
         self.manifest: PlanManifest | None = None
         # A result served as several endpoints is recorded once, when the last ends.
         self._streams = 1
@@ -79,7 +81,8 @@ class StatementTrace:
             self.df = result.df
             self.manifest = result.physical.manifest
             return
-        kind = "update" if result.table.num_columns else "ddl"
+        kind = "update" if result.table.num_columns or result.write else "ddl"
+        self.write = result.write
         self._record(kind, StatementStatus.OK, result.record_count, result.table.nbytes, None)
 
     def observe(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
@@ -122,6 +125,7 @@ class StatementTrace:
         finished = time.perf_counter()
         statement = self.statement
         df = self.df
+        write = self.write
         manifest = self.manifest
         identity = self.identity
         planning_ms = (self.planned - self.started) * 1000
@@ -144,6 +148,8 @@ class StatementTrace:
                 rows_out=rows,
                 bytes_out=size,
                 error=error,
+                target_table=write.target if write is not None else None,
+                write=write,
                 scans=manifest.scans if manifest is not None else [],
                 endpoints=manifest.endpoints if manifest is not None else 1,
                 rulepack=identity.rulepack,
@@ -160,6 +166,7 @@ class IngestTrace:
         self.store = store
         self.table = table
         self.rows = 0
+        self.write: WriteOutcome | None = None
 
     def __enter__(self) -> IngestTrace:
         self.recorded_at = datetime.now(UTC)
@@ -180,6 +187,7 @@ class IngestTrace:
             rows_out=self.rows,
             bytes_out=0,
             error=None if exc is None else str(exc),
+            write=self.write,
         )
         self.store.record(lambda: artifact)
 

@@ -24,6 +24,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 PAYLOADS: tuple[type[model.Payload], ...] = (
     model.QueryArtifact,
+    model.WriteOutcome,
     model.PlanBundle,
     model.DeltaPin,
     model.DeltaScan,
@@ -54,6 +55,12 @@ PAYLOADS: tuple[type[model.Payload], ...] = (
     catalog_model.RepinDeltaResponse,
     catalog_model.TimeTravelDeltaRequest,
     catalog_model.TimeTravelDeltaResponse,
+    model.TableAdoption,
+    model.MaintenanceStatusRequest,
+    model.MaintenanceStatusResponse,
+    model.RunMaintenanceRequest,
+    model.TableMaintenanceRun,
+    model.RunMaintenanceResponse,
 )
 
 

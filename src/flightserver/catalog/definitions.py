@@ -9,6 +9,8 @@ from typing import Annotated
 
 import msgspec
 
+from flightserver.catalog.constraints import TableConstraints
+
 Identifier = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
@@ -81,6 +83,7 @@ class TableDefinition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     unbounded: Annotated[
         bool, msgspec.Meta(description="A streaming source (a FIFO or a growing file).")
     ] = False
+    constraints: TableConstraints | None = None
 
 
 class DefinitionError(ValueError):

@@ -65,6 +65,8 @@ class DeltaTables:
     def __init__(self) -> None:
         self.entries: dict[str, DeltaTableEntry] = {}
         # Registration, re-pins (actions, polling) and refreshes come from several threads.
+        # Held while a table is swapped for its new version: concurrent writers
+        # re-register the same name.
         self.lock = threading.RLock()
 
     def register(

@@ -336,8 +336,9 @@ def register_delta(
 ) -> DeltaPin:
     """Registers (or re-registers, at its newest version) the Delta table at `location`."""
     catalog, schema, name = qualified
-    ensure_schema(ctx, catalog, schema)
-    target = ctx.catalog(catalog).schema(schema)
-    if target.table_exist(name):
-        target.deregister_table(name)
-    return delta_tables.register(ctx, qualified, location, {})
+    with delta_tables.lock:
+        ensure_schema(ctx, catalog, schema)
+        target = ctx.catalog(catalog).schema(schema)
+        if target.table_exist(name):
+            target.deregister_table(name)
+        return delta_tables.register(ctx, qualified, location, {})

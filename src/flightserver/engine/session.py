@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
@@ -22,10 +24,20 @@ from flightserver.catalog.time_travel import register_time_travel
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
 from flightserver.engine.admission import Admission
-from flightserver.engine.native import Policy, Rulepack
+from flightserver.engine.native import Policy, Rulepack, write_statement
 from flightserver.engine.parameters import operator_count
 from flightserver.engine.policy import build_policy, sql_options
 from flightserver.engine.statements import PreparedStatement, StatementResult
+from flightserver.writes.constraints_table import (
+    apply_declared_constraints,
+    register_constraints_table,
+)
+from flightserver.writes.declared import declared_tables
+from flightserver.writes.delta import DeltaCommit
+from flightserver.writes.maintenance import Maintainer
+from flightserver.writes.sql import SqlWrites
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG = "datafusion"
 DEFAULT_SCHEMA = "public"
@@ -93,12 +105,36 @@ class Engine:
         self.catalog_poller = catalog_poller(config, self.ctx, self.catalog_loader).start()
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
+        self.declared = declared_tables(Path(config.catalog_dir))
+        self._apply_constraints()
+        self.writes = SqlWrites(
+            self.delta_tables, self.state_dir, self.declared, self.catalog, self.after_commit
+        )
         retention = Retention(
             timedelta(days=config.artifacts.retention_days), config.artifacts.max_rows
         )
         self.artifacts = ArtifactStore(
             self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG, retention=retention
         )
+        register_constraints_table(self.ctx, DEFAULT_CATALOG, list(self.declared.values()))
+        self.maintainer = Maintainer(
+            config.maintenance, self.delta_tables, self.ctx, DEFAULT_CATALOG
+        )
+        self.maintainer.refresh_all()
+
+    def _apply_constraints(self) -> None:
+        """Declared constraints onto the catalog's Delta tables; a table whose rows
+        break them is not served."""
+        self.catalog, changed = apply_declared_constraints(
+            list(self.declared.values()), self.catalog
+        )
+        for name in changed:
+            self.delta_tables.repin(self.ctx, name)
+        for status in self.catalog:
+            entry = self.delta_tables.entries.get(status.name or "")
+            if status.error is not None and entry is not None:
+                self.ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
+                del self.delta_tables.entries[status.name or ""]
 
     def _new_context(self, catalog: str, schema: str) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
@@ -151,7 +187,13 @@ class Engine:
     def prepare(self, ctx: SessionContext, sql: str) -> PreparedStatement:
         """Analyses `sql` without running it (for prepared statements)."""
         self.admit(sql)
-        return statements.prepare(ctx, sql)
+        write = write_statement(sql)
+        if write is None:
+            return statements.prepare(ctx, sql)
+        self.writes.check(ctx, write)
+        # DataFusion plans the write against the catalog: not while a commit swaps a table.
+        with self.delta_tables.lock:
+            return statements.prepare(ctx, sql)
 
     def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
         """Analyses a Substrait plan, which answers to the SQL policy as SQL does."""
@@ -173,4 +215,29 @@ class Engine:
         """Runs `statement`: queries are planned to stream, everything else completes now."""
         if statement.substrait is None:
             self.admit(statement.sql)
+            write = write_statement(statement.sql)
+            if write is not None:
+                return self.writes.execute(ctx, statement, write, parameters, self.sql_options)
         return statements.execute(ctx, statement, parameters, self.sql_options)
+
+    def after_commit(self, commit: DeltaCommit) -> None:
+        """Runs after every Delta commit of the server (SQL writes and ingest)."""
+        log.info(
+            "committed %s version %d: %d rows, %d files",
+            commit.table,
+            commit.version,
+            commit.rows,
+            commit.files_added,
+        )
+        self._created(commit.table)
+        self.maintainer.after_commit(commit.table)
+
+    def _created(self, name: str) -> None:
+        """A declared Delta table a write just created is loaded now (its location
+        held no table when the catalog loaded)."""
+        entry = self.delta_tables.entries.get(name)
+        for index, status in enumerate(self.catalog):
+            if status.name == name and status.error is not None and entry is not None:
+                self.catalog[index] = msgspec.structs.replace(
+                    status, error=None, delta=entry.pin, warning=entry.pin.warning
+                )

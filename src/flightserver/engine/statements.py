@@ -17,6 +17,7 @@ from datafusion.expr import CopyTo, DmlStatement, EmptyRelation
 from datafusion.unparser import Dialect, Unparser
 from substrait import proto as substrait_proto
 
+from flightserver.artifacts.model import WriteOutcome
 from flightserver.engine.client_types import with_client_types
 from flightserver.engine.parameters import number_question_marks, parameter_schema
 from flightserver.engine.physical import PhysicalQuery, plan_physical
@@ -67,6 +68,7 @@ class CompletedResult:
 
     table: pa.Table
     record_count: int
+    write: WriteOutcome | None = None  # what a write statement wrote, for its artifact
 
 
 StatementResult = QueryResult | CompletedResult

@@ -422,5 +422,12 @@ def catalog_repin(
         click.echo("every Delta table is at its newest version")
 
 
+# Shared with the operator command modules beside this one.
+uri_option, user_option, timeout_option = _uri_option, _user_option, _timeout_option
+password = _password
+
+
 def operator_commands() -> list[click.Command]:
-    return [query, health, config_command, user_command, bundle, catalog_group]
+    from flightserver.ops.maintenance_command import maintenance
+
+    return [query, health, config_command, user_command, bundle, catalog_group, maintenance]

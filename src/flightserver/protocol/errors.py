@@ -23,6 +23,7 @@ from pyarrow import flight
 from flightserver.engine.admission import Overloaded
 from flightserver.engine.native import POLICY_ERROR_PREFIX
 from flightserver.engine.streaming import QueryCancelledError, QueryTimedOutError
+from flightserver.writes.delta import WriteConflict
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def engine_error(exc: Exception) -> RequestError:
         return Cancelled(str(exc))
     if isinstance(exc, QueryTimedOutError):
         return TimedOut(str(exc))
-    if isinstance(exc, Overloaded):
+    if isinstance(exc, Overloaded | WriteConflict):
         return Unavailable(str(exc))
     message = _without_python_traceback(str(exc))
     if POLICY_ERROR_PREFIX in message:

@@ -6,6 +6,7 @@ from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.artifacts.recorder import IngestTrace
+from flightserver.catalog.definitions import TableFormat
 from flightserver.catalog.ingest import (
     IfTableExists,
     IfTableMissing,
@@ -15,8 +16,11 @@ from flightserver.catalog.ingest import (
     ingest,
 )
 from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine
-from flightserver.protocol.errors import InvalidRequest, NotFound, Unimplemented
+from flightserver.protocol.errors import InvalidRequest, NotFound, Unavailable, Unimplemented
 from flightserver.protocol.generated import flight_sql_pb2 as sql
+from flightserver.writes.checks import ConstraintViolation
+from flightserver.writes.delta import WriteConflict
+from flightserver.writes.sql import delta_outcome
 
 _Options = sql.CommandStatementIngest.TableDefinitionOptions
 _IF_MISSING = {
@@ -54,9 +58,10 @@ def ingest_command(
     if not target.table:
         raise InvalidRequest("ingest needs a table name")
     name = f"{target.catalog}.{target.schema}.{target.table}"
+    declared = engine.declared.get(name)
     with IngestTrace(engine.artifacts, name) as trace:  # leaves the ingest's artifact
         try:
-            trace.rows = ingest(
+            commit = ingest(
                 ctx,
                 engine.delta_tables,
                 engine.state_dir,
@@ -64,11 +69,24 @@ def ingest_command(
                 reader.to_reader(),
                 if_missing=if_missing,
                 if_exists=if_exists,
+                constraints=declared.constraints if declared is not None else None,
+                declared_location=(
+                    declared.location
+                    if declared is not None and declared.format is TableFormat.DELTA
+                    else None
+                ),
             )
-            return trace.rows
         except IngestTargetMissing as exc:
             raise NotFound(str(exc)) from exc
         except IngestError as exc:
             raise InvalidRequest(str(exc)) from exc
-        except Exception as exc:  # deltalake's schema and write errors
+        except WriteConflict as exc:
+            raise Unavailable(str(exc)) from exc
+        except ConstraintViolation as exc:
+            raise InvalidRequest(str(exc)) from exc
+        except Exception as exc:  # deltalake's write errors
             raise InvalidRequest(f"ingest into {target.table} failed: {exc}") from exc
+        trace.rows = commit.rows
+        trace.write = delta_outcome(commit)
+        engine.after_commit(commit)
+        return commit.rows
