@@ -85,6 +85,15 @@ class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = None
 
 
+def builtin_roles() -> dict[str, PolicyConfig]:
+    """The roles every server has; `[roles.NAME]` in TOML changes their fields or adds roles."""
+    return {
+        "reader": PolicyConfig(allow_ddl=False),
+        "writer": PolicyConfig(allow_ddl=False, allow_dml=True, allow_copy=True),
+        "admin": PolicyConfig(allow_ddl=True, allow_dml=True, allow_copy=True, allow_session=True),
+    }
+
+
 class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Resource governance: concurrency, waiting, time and memory per query."""
 
@@ -148,6 +157,12 @@ class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lockout_seconds: Annotated[
         float, msgspec.Meta(gt=0, description="Window over which failed logins are counted.")
     ] = 60.0
+    default_role: Annotated[
+        str, msgspec.Meta(description="Role of a users-file entry that names none.")
+    ] = "reader"
+    anonymous_role: Annotated[
+        str, msgspec.Meta(description="Role of calls without credentials (allow_anonymous).")
+    ] = "reader"
 
 
 class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -221,7 +236,15 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         PositiveInt,
         msgspec.Meta(description="How many finished queries the status page remembers."),
     ] = 200
+    # Without a users file every call runs under `policy`; with one, under its role's policy.
     policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)
+    roles: Annotated[
+        dict[str, PolicyConfig],
+        msgspec.Meta(
+            description="Policy of each role (TOML only): reader, writer and admin are built in; "
+            "[roles.NAME] changes a built-in role's fields or adds a role."
+        ),
+    ] = msgspec.field(default_factory=builtin_roles)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
@@ -272,8 +295,8 @@ def _leaf_options(
         if isinstance(field_type, msgspec.inspect.Metadata):
             description = (field_type.extra_json_schema or {}).get("description", "")
             field_type = field_type.type
-        if isinstance(field_type, msgspec.inspect.ListType):
-            continue  # lists are set in the TOML file only
+        if isinstance(field_type, msgspec.inspect.ListType | msgspec.inspect.DictType):
+            continue  # lists and tables of roles are set in the TOML file only
         yield ConfigOption(path, field_type, description)
 
 
@@ -287,6 +310,8 @@ def load_config(
             raw = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    if isinstance(raw.get("roles"), dict):
+        raw["roles"] = _with_builtin_roles(raw["roles"])
     for name, value in (overrides or {}).items():
         if value is None:
             continue
@@ -299,3 +324,18 @@ def load_config(
         return msgspec.convert(raw, ServerConfig, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from exc
+
+
+def _with_builtin_roles(configured: dict[str, Any]) -> dict[str, Any]:
+    """`[roles.NAME]` tables laid over the built-in roles, field by field.
+
+    A table naming a built-in role changes only the fields it sets, so
+    `[roles.reader] max_scan_rows = 10` keeps the reader from writing.
+    """
+    merged: dict[str, Any] = {
+        name: msgspec.to_builtins(policy) for name, policy in builtin_roles().items()
+    }
+    for name, fields in configured.items():
+        base = merged.get(name, {})
+        merged[name] = {**base, **fields} if isinstance(fields, dict) else fields
+    return merged

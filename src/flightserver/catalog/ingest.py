@@ -79,7 +79,7 @@ def ingest(
 ) -> int:
     """Writes `data` into the target table; returns the number of rows written."""
     location = managed_location(state_dir, target)
-    exists = _table_exists(ctx, target)
+    exists = table_exists(ctx, target)
     managed = (location / "_delta_log").is_dir()
     name = f"{target.catalog}.{target.schema}.{target.table}"
     if exists and not managed:
@@ -103,7 +103,7 @@ def ingest(
     return rows.total
 
 
-def _table_exists(ctx: SessionContext, target: IngestTarget) -> bool:
+def table_exists(ctx: SessionContext, target: IngestTarget) -> bool:
     if target.catalog not in ctx.catalog_names():
         return False
     catalog = ctx.catalog(target.catalog)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,9 +18,9 @@ from flightserver.catalog.loader import TableStatus, load_catalog
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
 from flightserver.engine.admission import Admission
-from flightserver.engine.native import Policy, Rulepack
+from flightserver.engine.native import Policy
 from flightserver.engine.parameters import operator_count
-from flightserver.engine.policy import build_policy, sql_options
+from flightserver.engine.policy import DEFAULT_POLICY, GoverningPolicy, governing_policy
 from flightserver.engine.statements import PreparedStatement, StatementResult
 
 DEFAULT_CATALOG = "datafusion"
@@ -56,22 +58,43 @@ class StatementTooLarge(ValueError):
     """The statement is beyond the configured size or complexity limits."""
 
 
+class UnknownRole(ValueError):
+    """A caller's role names no configured policy."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a call's statements run: a DataFusion context carrying the plan rules
+    of `governing`, whose Rust policy checks every statement first."""
+
+    ctx: SessionContext
+    governing: GoverningPolicy
+
+
 class Engine:
     """Owns the shared context every query runs in, unless its session chose other defaults."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         Path(config.state_dir).mkdir(parents=True, exist_ok=True)
-        self.policy = build_policy(config)
-        self.sql_options = sql_options(self.policy)
-        self.rulepack = Rulepack(self.policy)
+        self.default_policy = governing_policy(config, DEFAULT_POLICY, config.policy)
+        self.policy = self.default_policy.policy
+        self.sql_options = self.default_policy.sql_options
+        self.rulepack = self.default_policy.rulepack
+        # One Rust policy, rulepack and context per role (see `scope`).
+        self.role_policies = {
+            name: governing_policy(config, name, policy) for name, policy in config.roles.items()
+        }
+        self._role_scopes: dict[str, Scope] = {}
+        self._role_scopes_lock = threading.Lock()
         limits = config.limits
         self.admission = Admission(
             limits.max_concurrent_queries,
             limits.max_queued_queries,
             limits.admission_timeout_seconds,
         )
-        self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA)
+        self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA, self.default_policy)
+        self.default_scope = Scope(self.ctx, self.default_policy)
         # The Delta tables' pins (snapshot versions, file sets), for artifacts and re-pinning.
         self.delta_tables = DeltaTables()
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir), self.delta_tables)
@@ -79,19 +102,54 @@ class Engine:
         register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
         self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)
 
-    def _new_context(self, catalog: str, schema: str) -> SessionContext:
+    def _new_context(self, catalog: str, schema: str, governing: GoverningPolicy) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
         ctx = SessionContext(settings, runtime_config(self.config))
-        for rule in self.rulepack.rules():
+        for rule in governing.rulepack.rules():
             ctx.add_physical_optimizer_rule(rule)
         return ctx
 
-    def session_context(self, catalog: str, schema: str) -> SessionContext:
-        """A context resolving unqualified names in `catalog.schema`, sharing all tables."""
-        ctx = self._new_context(catalog, schema)
+    def session_context(
+        self, catalog: str, schema: str, governing: GoverningPolicy | None = None
+    ) -> SessionContext:
+        """A context resolving unqualified names in `catalog.schema`, sharing all tables,
+        with the plan rules of `governing` (default: the server's policy)."""
+        ctx = self._new_context(catalog, schema, governing or self.default_policy)
         for name in self.ctx.catalog_names():
             ctx.register_catalog_provider(name, self.ctx.catalog(name))
         return ctx
+
+    def governing(self, role: str | None) -> GoverningPolicy:
+        """The policy of `role`; None (a server without users): the default policy."""
+        if role is None:
+            return self.default_policy
+        governing = self.role_policies.get(role)
+        if governing is None:
+            configured = sorted(self.role_policies)
+            raise UnknownRole(f"role {role!r} is not configured (roles: {configured})")
+        return governing
+
+    def scope(
+        self,
+        role: str | None,
+        catalog: str = DEFAULT_CATALOG,
+        schema: str = DEFAULT_SCHEMA,
+    ) -> Scope:
+        """Where a call of `role` runs, resolving unqualified names in `catalog.schema`.
+
+        Contexts on the default catalog and schema are made once per role.
+        """
+        governing = self.governing(role)
+        if (catalog, schema) != (DEFAULT_CATALOG, DEFAULT_SCHEMA):
+            return Scope(self.session_context(catalog, schema, governing), governing)
+        if role is None:
+            return self.default_scope
+        with self._role_scopes_lock:
+            scope = self._role_scopes.get(role)
+            if scope is None:
+                ctx = self.session_context(catalog, schema, governing)
+                scope = self._role_scopes[role] = Scope(ctx, governing)
+            return scope
 
     @property
     def failed_tables(self) -> list[TableStatus]:
@@ -115,27 +173,27 @@ class Engine:
                 f"more than the {limits.max_sql_operators} allowed"
             )
 
-    def admit(self, sql: str) -> None:
+    def admit(self, sql: str, governing: GoverningPolicy | None = None) -> None:
         """Checks `sql` before DataFusion sees it: its size, then the Rust policy
         (DDL runs inside DataFusion's planning, so this is the last chance)."""
         self.check_size(sql)
-        self.policy.check_sql(sql)
+        (governing or self.default_policy).policy.check_sql(sql)
 
-    def prepare(self, ctx: SessionContext, sql: str) -> PreparedStatement:
+    def prepare(self, scope: Scope, sql: str) -> PreparedStatement:
         """Analyses `sql` without running it (for prepared statements)."""
-        self.admit(sql)
-        return statements.prepare(ctx, sql)
+        self.admit(sql, scope.governing)
+        return statements.prepare(scope.ctx, sql)
 
     def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
         return statements.prepare_substrait(ctx, plan)
 
     def execute(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         statement: PreparedStatement,
         parameters: Mapping[str, pa.Scalar] | None = None,
     ) -> StatementResult:
         """Runs `statement`: queries are planned to stream, everything else completes now."""
         if statement.substrait is None:
-            self.admit(statement.sql)
-        return statements.execute(ctx, statement, parameters, self.sql_options)
+            self.admit(statement.sql, scope.governing)
+        return statements.execute(scope.ctx, statement, parameters, scope.governing.sql_options)

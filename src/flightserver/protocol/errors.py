@@ -21,6 +21,7 @@ from pyarrow import flight
 
 from flightserver.engine.admission import Overloaded
 from flightserver.engine.native import POLICY_ERROR_PREFIX
+from flightserver.engine.session import UnknownRole
 from flightserver.engine.streaming import QueryCancelledError, QueryTimedOutError
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ def to_flight_error(exc: Exception) -> Exception:
     """The exception to raise from a Flight handler for `exc`."""
     if isinstance(exc, RequestError):
         return exc.to_flight()
+    if isinstance(exc, UnknownRole):  # a token naming a role since removed
+        return PermissionDenied(str(exc)).to_flight()
     if isinstance(exc, flight.FlightError):
         return exc
     log.exception("internal error while serving a request")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.artifacts.recorder import IngestTrace
+from flightserver.catalog.ddl import quote_identifier
 from flightserver.catalog.ingest import (
     IfTableExists,
     IfTableMissing,
@@ -13,9 +13,11 @@ from flightserver.catalog.ingest import (
     IngestTarget,
     IngestTargetMissing,
     ingest,
+    table_exists,
 )
-from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine
-from flightserver.protocol.errors import InvalidRequest, NotFound, Unimplemented
+from flightserver.engine.policy import GoverningPolicy
+from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine, Scope
+from flightserver.protocol.errors import InvalidRequest, NotFound, Unimplemented, engine_error
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 
 _Options = sql.CommandStatementIngest.TableDefinitionOptions
@@ -32,7 +34,7 @@ _IF_EXISTS = {
 
 def ingest_command(
     engine: Engine,
-    ctx: SessionContext,
+    scope: Scope,
     command: sql.CommandStatementIngest,
     reader: flight.MetadataRecordBatchReader,
 ) -> int:
@@ -53,6 +55,9 @@ def ingest_command(
     )
     if not target.table:
         raise InvalidRequest("ingest needs a table name")
+    ctx = scope.ctx
+    creates = if_missing is IfTableMissing.CREATE and not table_exists(ctx, target)
+    check_policy(scope.governing, target, creates)
     name = f"{target.catalog}.{target.schema}.{target.table}"
     with IngestTrace(engine.artifacts, name) as trace:  # leaves the ingest's artifact
         try:
@@ -72,3 +77,18 @@ def ingest_command(
             raise InvalidRequest(str(exc)) from exc
         except Exception as exc:  # deltalake's schema and write errors
             raise InvalidRequest(f"ingest into {target.table} failed: {exc}") from exc
+
+
+def check_policy(governing: GoverningPolicy, target: IngestTarget, creates: bool) -> None:
+    """Asks the Rust policy about the statements an ingest amounts to: an INSERT,
+    and a CREATE TABLE when the table does not exist yet."""
+    parts = (target.catalog, target.schema, target.table)
+    name = ".".join(quote_identifier(part) for part in parts)
+    equivalents = [f"INSERT INTO {name} VALUES (NULL)"]
+    if creates:
+        equivalents.append(f"CREATE TABLE {name} (c INT)")
+    for statement in equivalents:
+        try:
+            governing.policy.check_sql(statement)
+        except Exception as exc:
+            raise engine_error(exc) from exc

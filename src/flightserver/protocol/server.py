@@ -18,7 +18,13 @@ from google.protobuf.message import Message
 from pyarrow import flight
 
 from flightserver.actions import ActionContext, CustomAction, all_actions
-from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine, session_config
+from flightserver.engine.session import (
+    DEFAULT_CATALOG,
+    DEFAULT_SCHEMA,
+    Engine,
+    Scope,
+    session_config,
+)
 from flightserver.engine.statements import substrait_version
 from flightserver.protocol import commands, metadata, schemas
 from flightserver.protocol.errors import InvalidRequest, Unimplemented, to_flight_error
@@ -27,6 +33,7 @@ from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.protocol.ingest import ingest_command
 from flightserver.protocol.sessions import (
     MIDDLEWARE_KEY,
+    RoleOf,
     SessionMiddlewareFactory,
     SessionRegistry,
 )
@@ -36,7 +43,7 @@ from flightserver.protocol.statements import StatementService, single_endpoint_i
 log = logging.getLogger(__name__)
 
 Call = flight.ServerCallContext
-InfoHandler = Callable[[SessionContext, Any, flight.FlightDescriptor], flight.FlightInfo]
+InfoHandler = Callable[[Scope, Any, flight.FlightDescriptor], flight.FlightInfo]
 PutHandler = Callable[[Call, Any, flight.MetadataRecordBatchReader], bytes]
 ActionHandler = Callable[[Call, bytes], list[bytes]]
 MetadataBuilder = Callable[[SessionContext, Any], pa.Table]
@@ -52,7 +59,14 @@ def flight_errors() -> Generator[None]:
 
 
 class FlightSqlServer(flight.FlightServerBase):
-    def __init__(self, location: str, engine: Engine, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        location: str,
+        engine: Engine,
+        role_of: RoleOf = lambda _: None,
+        **kwargs: Any,
+    ) -> None:
+        """`role_of` names the role of a call's caller (None: the server has no users)."""
         middleware: dict[str, flight.ServerMiddlewareFactory] = {
             MIDDLEWARE_KEY: SessionMiddlewareFactory(),
             **kwargs.pop("middleware", {}),
@@ -62,10 +76,11 @@ class FlightSqlServer(flight.FlightServerBase):
         self.statements = StatementService(engine)
         self.sessions = SessionRegistry(
             engine.ctx,
-            engine.session_context,
-            DEFAULT_CATALOG,
-            DEFAULT_SCHEMA,
-            engine.config.session_idle_seconds,
+            engine.scope,
+            role_of,
+            default_catalog=DEFAULT_CATALOG,
+            default_schema=DEFAULT_SCHEMA,
+            idle_seconds=engine.config.session_idle_seconds,
         )
         # A context without our rules: the policy's result-row limit is for clients.
         plain = SessionContext(session_config(engine.config))
@@ -106,7 +121,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 c, reader
             ),
             sql.CommandStatementIngest: self._put_update(
-                lambda ctx, command, reader: ingest_command(engine, ctx, command, reader)
+                lambda scope, command, reader: ingest_command(engine, scope, command, reader)
             ),
         }
         self._actions: dict[str, tuple[str, ActionHandler]] = {
@@ -114,7 +129,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 "Prepare a SQL statement; returns its handle, result and parameter schemas.",
                 self._any_action(
                     sql.ActionCreatePreparedStatementRequest,
-                    lambda call, r: self.statements.create_prepared(self.sessions.context(call), r),
+                    lambda call, r: self.statements.create_prepared(self.sessions.scope(call), r),
                 ),
             ),
             "CreatePreparedSubstraitPlan": (
@@ -122,7 +137,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 self._any_action(
                     sql.ActionCreatePreparedSubstraitPlanRequest,
                     lambda call, r: self.statements.create_prepared_substrait(
-                        self.sessions.context(call), r
+                        self.sessions.scope(call), r
                     ),
                 ),
             ),
@@ -167,7 +182,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 schema = self._metadata_schema(command)
                 return single_endpoint_info(schema, descriptor, commands.pack(command))
             handler = self._lookup(self._info_handlers, command, "GetFlightInfo")
-            return handler(self.sessions.context(context), command, descriptor)
+            return handler(self.sessions.scope(context), command, descriptor)
 
     def get_schema(self, context: Call, descriptor: flight.FlightDescriptor) -> pa.Schema:
         return self.get_flight_info(context, descriptor).schema
@@ -237,10 +252,10 @@ class FlightSqlServer(flight.FlightServerBase):
         return self._metadata[type(command)][0]
 
     def _put_update(
-        self, run: Callable[[SessionContext, Any, flight.MetadataRecordBatchReader], int]
+        self, run: Callable[[Scope, Any, flight.MetadataRecordBatchReader], int]
     ) -> PutHandler:
         def handler(call: Call, command: Any, reader: flight.MetadataRecordBatchReader) -> bytes:
-            count = run(self.sessions.context(call), command, reader)
+            count = run(self.sessions.scope(call), command, reader)
             return sql.DoPutUpdateResult(record_count=count).SerializeToString()
 
         return handler

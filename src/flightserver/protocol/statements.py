@@ -12,13 +12,12 @@ import threading
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
-from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
 from flightserver.engine.parameters import parameter_values
-from flightserver.engine.session import Engine
+from flightserver.engine.session import Engine, Scope
 from flightserver.engine.statements import (
     CompletedResult,
     PreparedStatement,
@@ -88,7 +87,7 @@ class StatementService:
 
     def _run(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         statement: PreparedStatement,
         parameters: pa.RecordBatch | None = None,
     ) -> Run:
@@ -98,7 +97,7 @@ class StatementService:
         with self.queries.planning(query):
             try:
                 with self.engine.admission.slot():
-                    result = self.engine.execute(ctx, statement, values)
+                    result = self.engine.execute(scope, statement, values)
             except Exception as exc:
                 trace.failed(exc)
                 raise engine_error(exc) from exc
@@ -116,15 +115,15 @@ class StatementService:
 
     def info_statement(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         command: sql.CommandStatementQuery,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
-        return self._info(self._run(ctx, adhoc(command.query)), descriptor)
+        return self._info(self._run(scope, adhoc(command.query)), descriptor)
 
     def info_prepared(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         command: sql.CommandPreparedStatementQuery,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
@@ -134,16 +133,16 @@ class StatementService:
             raise InvalidRequest(
                 f"a query takes one row of parameters; {parameters.num_rows} rows are bound"
             )
-        return self._info(self._run(ctx, prepared.statement, parameters), descriptor)
+        return self._info(self._run(scope, prepared.statement, parameters), descriptor)
 
     def info_substrait(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         command: sql.CommandStatementSubstraitPlan,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
-        statement = self._prepare_substrait(ctx, command.plan.plan)
-        return self._info(self._run(ctx, statement), descriptor)
+        statement = self._prepare_substrait(scope, command.plan.plan)
+        return self._info(self._run(scope, statement), descriptor)
 
     def stream(self, ticket: sql.TicketStatementQuery) -> flight.FlightDataStream:
         planned = self.results.get(ticket.statement_handle)
@@ -193,25 +192,25 @@ class StatementService:
 
     def update(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         command: sql.CommandStatementUpdate,
         reader: flight.MetadataRecordBatchReader,
     ) -> int:
-        return self._update_count(self._run(ctx, adhoc(command.query)))
+        return self._update_count(self._run(scope, adhoc(command.query)))
 
     def update_prepared(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         command: sql.CommandPreparedStatementUpdate,
         reader: flight.MetadataRecordBatchReader,
     ) -> int:
         statement = self.prepared.get(command.prepared_statement_handle).statement
         batch = _read_parameters(reader, statement.parameter_schema)
         if batch is None or batch.num_columns == 0:
-            return self._update_count(self._run(ctx, statement))
+            return self._update_count(self._run(scope, statement))
         # One execution per parameter row, as JDBC's executeBatch and ADBC's executemany expect.
         return sum(
-            self._update_count(self._run(ctx, statement, batch.slice(row, 1)))
+            self._update_count(self._run(scope, statement, batch.slice(row, 1)))
             for row in range(batch.num_rows)
         )
 
@@ -235,18 +234,18 @@ class StatementService:
 
     # -- prepared statement actions --------------------------------------------
 
-    def _prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
+    def _prepare_substrait(self, scope: Scope, plan: bytes) -> PreparedStatement:
         try:
-            return self.engine.prepare_substrait(ctx, plan)
+            return self.engine.prepare_substrait(scope.ctx, plan)
         except Exception as exc:
             self.queries.rejected("(Substrait plan)", str(exc))
             raise engine_error(exc) from exc
 
     def create_prepared(
-        self, ctx: SessionContext, request: sql.ActionCreatePreparedStatementRequest
+        self, scope: Scope, request: sql.ActionCreatePreparedStatementRequest
     ) -> bytes:
         try:
-            statement = self.engine.prepare(ctx, request.query)
+            statement = self.engine.prepare(scope, request.query)
         except Exception as exc:
             # Clients (ADBC) prepare every statement: record the ones refused here.
             StatementTrace(self.engine.artifacts, adhoc(request.query)).failed(exc)
@@ -255,9 +254,9 @@ class StatementService:
         return self._created(statement)
 
     def create_prepared_substrait(
-        self, ctx: SessionContext, request: sql.ActionCreatePreparedSubstraitPlanRequest
+        self, scope: Scope, request: sql.ActionCreatePreparedSubstraitPlanRequest
     ) -> bytes:
-        return self._created(self._prepare_substrait(ctx, request.plan.plan))
+        return self._created(self._prepare_substrait(scope, request.plan.plan))
 
     def _created(self, statement: PreparedStatement) -> bytes:
         handle = self.prepared.add(Prepared(statement))
