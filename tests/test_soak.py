@@ -11,6 +11,7 @@ import adbc_driver_flightsql.dbapi as flightsql
 
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
+from tests.test_limits import scrape
 
 CLIENTS = 4
 ROUNDS = 60  # per client and load round; each round makes five calls
@@ -72,7 +73,7 @@ def test_memory_and_handles_stay_flat_under_mixed_load(tmp_path: Path) -> None:
     (gRPC's thread pool and its completion queues grow once per load level) as a
     leak; between two equal rounds only a leak grows, by its count of requests.
     """
-    args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", str(tmp_path)]
+    args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", str(tmp_path), "--http-port", "0"]
     with ServerProcess.start(args) as server:
         pid = server.process.pid
         run_clients(server.uri, rounds=30)  # warm-up: caches, thread pools, allocator
@@ -81,6 +82,8 @@ def test_memory_and_handles_stay_flat_under_mixed_load(tmp_path: Path) -> None:
         run_clients(server.uri, rounds=ROUNDS)
         rss_second, fds_second = rss_bytes(pid), open_fds(pid)
         assert server.alive()
+        # Every client closed what it prepared: no statement handle outlives its client.
+        assert scrape(server, "flightserver_prepared_statements") == 0
     growth = rss_second - rss_first
     requests = CLIENTS * ROUNDS * 5
     assert growth < 64 * 1024 * 1024, (

@@ -112,6 +112,13 @@ class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         float | None,
         msgspec.Meta(description="Stop a query's result stream after this long (unset: no limit)."),
     ] = None
+    max_prepared_statements_per_session: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description="Prepared statements one session (or, without a session cookie, one "
+            "connection) may hold open."
+        ),
+    ] = 256
     max_sql_bytes: Annotated[
         PositiveInt, msgspec.Meta(description="Longest SQL text accepted.")
     ] = 1_000_000

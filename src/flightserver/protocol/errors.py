@@ -94,6 +94,18 @@ class PermissionDenied(RequestError):
         return flight.FlightUnauthorizedError(str(self))
 
 
+class TooManyPreparedStatements(RequestError):
+    """A session holds as many open prepared statements as it may: INVALID_ARGUMENT.
+
+    The fitting status, RESOURCE_EXHAUSTED, is one pyarrow.flight cannot send
+    (Arrow's TransportStatusCode has none). Of those it can, PERMISSION_DENIED
+    must not be used for exhausted resources (gRPC's status code guide), and
+    UNAVAILABLE tells clients to retry, which fails again until the client closes
+    a statement; INVALID_ARGUMENT does not invite retries and is what the other
+    per-request limits (SQL size, memory) answer. The message names the limit.
+    """
+
+
 class Unavailable(RequestError):
     """The server is too busy right now; retrying later may succeed: UNAVAILABLE."""
 

@@ -129,7 +129,9 @@ class FlightSqlServer(flight.FlightServerBase):
                 "Prepare a SQL statement; returns its handle, result and parameter schemas.",
                 self._any_action(
                     sql.ActionCreatePreparedStatementRequest,
-                    lambda call, r: self.statements.create_prepared(self.sessions.scope(call), r),
+                    lambda call, r: self.statements.create_prepared(
+                        self.sessions.scope(call), r, self.sessions.session_key(call)
+                    ),
                 ),
             ),
             "CreatePreparedSubstraitPlan": (
@@ -137,7 +139,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 self._any_action(
                     sql.ActionCreatePreparedSubstraitPlanRequest,
                     lambda call, r: self.statements.create_prepared_substrait(
-                        self.sessions.scope(call), r
+                        self.sessions.scope(call), r, self.sessions.session_key(call)
                     ),
                 ),
             ),

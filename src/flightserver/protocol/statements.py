@@ -27,9 +27,16 @@ from flightserver.engine.statements import (
     adhoc,
 )
 from flightserver.engine.streaming import StreamControls, stream_dataframe
+from flightserver.ops import metrics
 from flightserver.ops.queries import QueryRecord, QueryStatus, QueryTracker
 from flightserver.protocol import commands
-from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_stream_error
+from flightserver.protocol.errors import (
+    Cancelled,
+    InvalidRequest,
+    TooManyPreparedStatements,
+    engine_error,
+    to_stream_error,
+)
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.protocol.handles import HandleRegistry
@@ -60,6 +67,7 @@ class Prepared:
 
     statement: PreparedStatement
     parameters: pa.RecordBatch | None = None
+    session: str = ""  # the session (or connection) that holds it open
 
 
 def serialize_schema(schema: pa.Schema) -> bytes:
@@ -80,6 +88,9 @@ class StatementService:
         self.engine = engine
         self.results: HandleRegistry[PlannedResult] = HandleRegistry("statement", ttl)
         self.prepared: HandleRegistry[Prepared] = HandleRegistry("prepared statement", ttl)
+        # Counting a session's statements and adding one happen as one step.
+        self._preparing = threading.Lock()
+        metrics.PREPARED_STATEMENTS.set_function(lambda: len(self.prepared))
         # Ops hook: every statement run is tracked (history, metrics, query id in logs).
         self.queries = QueryTracker(engine.config.query_history_size, ttl)
 
@@ -242,7 +253,7 @@ class StatementService:
             raise engine_error(exc) from exc
 
     def create_prepared(
-        self, scope: Scope, request: sql.ActionCreatePreparedStatementRequest
+        self, scope: Scope, request: sql.ActionCreatePreparedStatementRequest, session: str
     ) -> bytes:
         try:
             statement = self.engine.prepare(scope, request.query)
@@ -251,15 +262,24 @@ class StatementService:
             StatementTrace(self.engine.artifacts, adhoc(request.query)).failed(exc)
             self.queries.rejected(request.query, str(exc))
             raise engine_error(exc) from exc
-        return self._created(statement)
+        return self._created(statement, session)
 
     def create_prepared_substrait(
-        self, scope: Scope, request: sql.ActionCreatePreparedSubstraitPlanRequest
+        self, scope: Scope, request: sql.ActionCreatePreparedSubstraitPlanRequest, session: str
     ) -> bytes:
-        return self._created(self._prepare_substrait(scope, request.plan.plan))
+        return self._created(self._prepare_substrait(scope, request.plan.plan), session)
 
-    def _created(self, statement: PreparedStatement) -> bytes:
-        handle = self.prepared.add(Prepared(statement))
+    def _created(self, statement: PreparedStatement, session: str) -> bytes:
+        limit = self.engine.config.limits.max_prepared_statements_per_session
+        with self._preparing:
+            held = self.prepared.count(lambda prepared: prepared.session == session)
+            if held >= limit:
+                raise TooManyPreparedStatements(
+                    f"this session holds {held} open prepared statements, the limit "
+                    f"(limits.max_prepared_statements_per_session = {limit}); close one "
+                    "(ClosePreparedStatement) before preparing another"
+                )
+            handle = self.prepared.add(Prepared(statement, session=session))
         return commands.pack(
             sql.ActionCreatePreparedStatementResult(
                 prepared_statement_handle=handle,
