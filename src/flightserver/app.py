@@ -20,6 +20,7 @@ from flightserver.config import ConfigError, ServerConfig
 from flightserver.engine.session import Engine
 from flightserver.ops.rpc import MIDDLEWARE_KEY as OPS_MIDDLEWARE
 from flightserver.ops.rpc import RpcMetricsFactory
+from flightserver.ops.tracing import configure_tracing
 from flightserver.protocol.server import FlightSqlServer
 
 
@@ -27,8 +28,10 @@ def build_server(config: ServerConfig, engine: Engine) -> FlightSqlServer:
     tls = config.tls
     scheme = "grpc+tls" if tls.cert_file else "grpc"
     options: dict[str, Any] = {}
-    # Per-RPC metrics and log lines (ops).
-    middleware: dict[str, Any] = {OPS_MIDDLEWARE: RpcMetricsFactory()}
+    # Per-RPC metrics, log lines and trace spans (ops).
+    middleware: dict[str, Any] = {
+        OPS_MIDDLEWARE: RpcMetricsFactory(configure_tracing(config.tracing))
+    }
     options["middleware"] = middleware
     if tls.cert_file:
         if not tls.key_file:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -187,6 +188,34 @@ class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = None
 
 
+class TraceExporter(StrEnum):
+    NONE = "none"  # tracing off: no spans are made
+    CONSOLE = "console"  # one JSON line per span on standard output
+    OTLP = "otlp"  # OTLP over gRPC to a collector
+
+
+class TracingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """OpenTelemetry: one span per Flight RPC, carrying the query id of logs and artifacts."""
+
+    exporter: Annotated[
+        TraceExporter,
+        msgspec.Meta(
+            description="Where spans go: none (tracing off), console (JSON lines on stdout), "
+            "or otlp (a collector over OTLP/gRPC)."
+        ),
+    ] = TraceExporter.NONE
+    otlp_endpoint: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="OTLP/gRPC collector address (unset: OTEL_EXPORTER_OTLP_ENDPOINT, "
+            "or http://localhost:4317)."
+        ),
+    ] = None
+    service_name: Annotated[
+        str, msgspec.Meta(description="The service.name resource attribute of the spans.")
+    ] = "flightserver"
+
+
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything `flightserver serve` is configured with."""
 
@@ -255,6 +284,7 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
+    tracing: TracingConfig = msgspec.field(default_factory=TracingConfig)
 
 
 class ConfigError(ValueError):

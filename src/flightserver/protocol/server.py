@@ -26,6 +26,7 @@ from flightserver.engine.session import (
     session_config,
 )
 from flightserver.engine.statements import substrait_version
+from flightserver.ops.rpc import traced_call
 from flightserver.protocol import commands, metadata, schemas
 from flightserver.protocol.errors import InvalidRequest, Unimplemented, to_flight_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
@@ -178,7 +179,7 @@ class FlightSqlServer(flight.FlightServerBase):
     def get_flight_info(
         self, context: Call, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
-        with flight_errors():
+        with flight_errors(), traced_call(context):
             command = self._command(descriptor)
             if type(command) in self._metadata:
                 schema = self._metadata_schema(command)
@@ -190,7 +191,7 @@ class FlightSqlServer(flight.FlightServerBase):
         return self.get_flight_info(context, descriptor).schema
 
     def do_get(self, context: Call, ticket: flight.Ticket) -> flight.FlightDataStream:
-        with flight_errors():
+        with flight_errors(), traced_call(context):
             command = commands.unpack(ticket.ticket)
             if isinstance(command, sql.TicketStatementQuery):
                 return self.statements.stream(command)
@@ -211,7 +212,7 @@ class FlightSqlServer(flight.FlightServerBase):
         reader: flight.MetadataRecordBatchReader,
         writer: flight.FlightMetadataWriter,
     ) -> None:
-        with flight_errors():
+        with flight_errors(), traced_call(context):
             command = self._command(descriptor)
             handler = self._lookup(self._put_handlers, command, "DoPut")
             writer.write(pa.py_buffer(handler(context, command, reader)))
@@ -219,7 +220,7 @@ class FlightSqlServer(flight.FlightServerBase):
     def do_action(self, context: Call, action: flight.Action) -> list[bytes]:
         # Runs to completion before returning (not a generator), so that the
         # session cookie is known when pyarrow sends the response headers.
-        with flight_errors():
+        with flight_errors(), traced_call(context):
             entry = self._actions.get(action.type)
             if entry is None:
                 raise Unimplemented(f"unsupported action {action.type!r}")
