@@ -216,6 +216,17 @@ class TracingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = "flightserver"
 
 
+class ArtifactsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Retention of the artifact store (`system.queries`)."""
+
+    retention_days: Annotated[
+        float, msgspec.Meta(gt=0, description="Artifacts older than this many days are deleted.")
+    ] = 7.0
+    max_rows: Annotated[
+        PositiveInt, msgspec.Meta(description="At most this many artifacts are kept (newest).")
+    ] = 100_000
+
+
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything `flightserver serve` is configured with."""
 
@@ -272,6 +283,14 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         PositiveInt,
         msgspec.Meta(description="How many finished queries the status page remembers."),
     ] = 200
+    max_endpoints: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description="Serve a result whose plan has 2 to this many output partitions as one "
+            "Flight endpoint per partition, for clients to fetch in parallel (1: one stream)."
+        ),
+    ] = 1
+    artifacts: ArtifactsConfig = msgspec.field(default_factory=ArtifactsConfig)
     # Without a users file every call runs under `policy`; with one, under its role's policy.
     policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)
     roles: Annotated[

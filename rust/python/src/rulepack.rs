@@ -7,9 +7,11 @@ use std::sync::atomic::Ordering;
 
 use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
+use flightserver_core::flight_output::FlightOutputExec;
 use flightserver_core::rulepack::{
     RULEPACK_NAME, RULEPACK_VERSION, RulepackConfig, RulepackCounters, build_rules,
 };
+use flightserver_core::scan_manifest::MANIFESTS;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
@@ -27,10 +29,12 @@ pub struct Rulepack {
 
 #[pymethods]
 impl Rulepack {
-    /// The rules enforcing `policy` on physical plans.
+    /// The rules enforcing `policy` on physical plans, serving results as up
+    /// to `max_endpoints` Flight endpoints.
     #[new]
-    fn new(policy: &Policy) -> Self {
-        let config = RulepackConfig::from_policy(policy.config());
+    #[pyo3(signature = (policy, max_endpoints = 1))]
+    fn new(policy: &Policy, max_endpoints: usize) -> Self {
+        let config = RulepackConfig::from_policy(policy.config()).with_max_endpoints(max_endpoints);
         let counters = RulepackCounters::default();
         let rules = build_rules(&config, &counters);
         Self {
@@ -80,6 +84,28 @@ impl Rulepack {
             self.counters.scan_budget_checks.load(Ordering::Relaxed),
         )])
     }
+}
+
+/// The manifest (scans, endpoints; JSON) of the physical plan whose root
+/// displays as `root_display`, removed from the registry; `None` if the plan
+/// was not shaped by a rulepack or its manifest was taken already.
+#[pyfunction]
+pub fn take_manifest(root_display: &str) -> Option<String> {
+    let id = manifest_id(root_display)?;
+    MANIFESTS
+        .take(id)
+        .map(|manifest| serde_json::to_string(&manifest).expect("a manifest always serializes"))
+}
+
+/// The manifest id in a `FlightOutputExec#<id>` root's display text.
+fn manifest_id(root_display: &str) -> Option<u64> {
+    let marker = format!("{}#", FlightOutputExec::NAME);
+    let start = root_display.find(&marker)? + marker.len();
+    let digits: String = root_display[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 /// One physical optimizer rule, exported through DataFusion's FFI.

@@ -37,6 +37,49 @@ class StatementStatus(StrEnum):
     ABANDONED = "abandoned"  # the client stopped reading before the end
 
 
+class DeltaScan(Payload, frozen=True, kw_only=True):
+    """What one scan of a Delta table read: its snapshot version and exact files."""
+
+    version: Version1 = 1
+    table_root: str
+    table_version: int
+    files: Annotated[list[str], msgspec.Meta(description="Data files as the Delta log names them.")]
+    file_count: int
+    files_sha256: Annotated[
+        Sha256, msgspec.Meta(description="SHA-256 of the sorted file paths, one per line.")
+    ]
+    candidate_files: Annotated[
+        int, msgspec.Meta(description="Files the scan could read before pruning (snapshot or pin).")
+    ]
+    pruned_files: Annotated[
+        int, msgspec.Meta(description="Files partition pruning and statistics skipping left out.")
+    ]
+    bytes: int
+
+
+class ScanRecord(Payload, frozen=True, kw_only=True):
+    """One leaf scan of a physical plan, as the scan recorder rule saw it."""
+
+    version: Version1 = 1
+    node: str
+    partitions: int
+    estimated_rows: int | None = None
+    estimated_bytes: int | None = None
+    delta: DeltaScan | None = None
+
+
+class PlanManifest(Payload, frozen=True, kw_only=True):
+    """What the rulepack recorded about one physical plan: its scans and endpoints."""
+
+    version: Version1 = 1
+    id: int
+    scans: list[ScanRecord]
+    output_partitions: int
+    endpoints: Annotated[
+        int, msgspec.Meta(description="Flight endpoints serving the result (one per partition).")
+    ]
+
+
 class QueryArtifact(Payload, frozen=True, kw_only=True):
     """What one executed statement left behind: recorded for every query and write."""
 
@@ -59,18 +102,26 @@ class QueryArtifact(Payload, frozen=True, kw_only=True):
     rows_out: int
     bytes_out: int
     error: str | None = None
+    scans: Annotated[
+        list[ScanRecord],
+        msgspec.Meta(description="Every scan the query ran; Delta scans with version and files."),
+    ] = []
+    endpoints: int = 1
+    rulepack: RulepackIdentity | None = None
+    policy_sha256: Sha256 | None = None
 
 
 class DeltaPin(Payload, frozen=True, kw_only=True):
-    """The exact Delta version (and files) a plan read."""
+    """The exact Delta version and files a plan read (from the scan recorder rule)."""
 
     version: Version1 = 1
     table: str
     location: str
     table_version: int
+    files: Annotated[list[str], msgspec.Meta(description="Data files as the Delta log names them.")]
     file_count: int
     file_set_sha256: Annotated[
-        Sha256, msgspec.Meta(description="SHA-256 of the sorted data file URIs at that version.")
+        Sha256, msgspec.Meta(description="SHA-256 of the sorted file paths, one per line.")
     ]
 
 
@@ -88,7 +139,7 @@ class RulepackIdentity(Payload, frozen=True, kw_only=True):
     rulepack_version: int
     config_sha256: Annotated[
         Sha256 | None,
-        msgspec.Meta(description="Hash of the rulepack's configuration; not computed yet: null."),
+        msgspec.Meta(description="SHA-256 of the rulepack's configuration."),
     ] = None
 
 

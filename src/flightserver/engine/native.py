@@ -36,6 +36,7 @@ SqlSyntaxError = _native.SqlSyntaxError
 POLICY_ERROR_PREFIX = _native.POLICY_ERROR_PREFIX
 DeltaProvider = _native.DeltaProvider
 DeltaScan = _native.DeltaScan
+take_manifest = _native.take_manifest
 
 __all__ = [
     "POLICY_ERROR_PREFIX",
@@ -47,4 +48,5 @@ __all__ = [
     "Rulepack",
     "SqlSyntaxError",
     "check_ffi_compatibility",
+    "take_manifest",
 ]

@@ -13,6 +13,9 @@ from pathlib import Path
 import msgspec
 from datafusion import SQLOptions
 
+from flightserver.artifacts.hashing import sha256_hex
+from flightserver.artifacts.model import RulepackIdentity
+from flightserver.artifacts.recorder import PlanIdentity
 from flightserver.config import PolicyConfig, ServerConfig
 from flightserver.engine.native import Policy, Rulepack
 
@@ -29,6 +32,7 @@ class GoverningPolicy:
     policy: Policy
     sql_options: SQLOptions
     rulepack: Rulepack
+    plan_identity: PlanIdentity  # the rulepack and policy an artifact records
 
 
 def build_policy(config: ServerConfig, policy: PolicyConfig | None = None) -> Policy:
@@ -42,7 +46,16 @@ def build_policy(config: ServerConfig, policy: PolicyConfig | None = None) -> Po
 
 def governing_policy(config: ServerConfig, name: str, policy: PolicyConfig) -> GoverningPolicy:
     rust_policy = build_policy(config, policy)
-    return GoverningPolicy(name, rust_policy, sql_options(rust_policy), Rulepack(rust_policy))
+    rulepack = Rulepack(rust_policy, config.max_endpoints)
+    identity = PlanIdentity(
+        RulepackIdentity(
+            name=Rulepack.name,
+            rulepack_version=Rulepack.version,
+            config_sha256=rulepack.config_hash,
+        ),
+        sha256_hex(rust_policy.config_json()),
+    )
+    return GoverningPolicy(name, rust_policy, sql_options(rust_policy), rulepack, identity)
 
 
 def sql_options(policy: Policy) -> SQLOptions:

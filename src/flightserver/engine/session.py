@@ -6,12 +6,13 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
-from flightserver.artifacts.store import ArtifactStore
+from flightserver.artifacts.store import ArtifactStore, Retention
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import TableStatus, load_catalog
@@ -81,6 +82,7 @@ class Engine:
         self.policy = self.default_policy.policy
         self.sql_options = self.default_policy.sql_options
         self.rulepack = self.default_policy.rulepack
+        self.plan_identity = self.default_policy.plan_identity
         # One Rust policy, rulepack and context per role (see `scope`).
         self.role_policies = {
             name: governing_policy(config, name, policy) for name, policy in config.roles.items()
@@ -100,7 +102,12 @@ class Engine:
         self.catalog = load_catalog(self.ctx, Path(config.catalog_dir), self.delta_tables)
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
-        self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)
+        retention = Retention(
+            timedelta(days=config.artifacts.retention_days), config.artifacts.max_rows
+        )
+        self.artifacts = ArtifactStore(
+            self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG, retention=retention
+        )
 
     def _new_context(self, catalog: str, schema: str, governing: GoverningPolicy) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)

@@ -18,6 +18,7 @@ from substrait import proto as substrait_proto
 
 from flightserver.engine.client_types import with_client_types
 from flightserver.engine.parameters import number_question_marks, parameter_schema
+from flightserver.engine.physical import PhysicalQuery, plan_physical
 from flightserver.engine.substrait_compat import adapt_plan, describe_unsupported
 
 EMPTY_SCHEMA = pa.schema([])
@@ -52,10 +53,11 @@ class PreparedStatement:
 
 @dataclass(frozen=True)
 class QueryResult:
-    """A query planned and ready to stream."""
+    """A query planned (down to its physical plan) and ready to stream."""
 
     df: DataFrame
     schema: pa.Schema
+    physical: PhysicalQuery
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def execute(
     if isinstance(plan, EmptyRelation) and not df.schema().names:
         return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
     df = with_client_types(df, df.schema())
-    return QueryResult(df, df.schema())
+    return QueryResult(df, df.schema(), plan_physical(ctx, df))
 
 
 def adhoc(sql: str) -> PreparedStatement:

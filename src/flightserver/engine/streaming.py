@@ -1,9 +1,10 @@
 """Turns a planned DataFrame into an Arrow stream the Flight layer can send.
 
 `DataFrame.__arrow_c_stream__` drains a plan's output partitions one after
-another, which serializes a parallel scan. `execute_stream` instead merges the
-partitions inside DataFusion (all of them running at once) into one stream,
-and each batch crosses into pyarrow through the Arrow C data interface.
+another, which serializes a parallel scan. A one-stream result of several
+partitions is instead merged inside DataFusion (all of them running at once);
+a result served as several endpoints streams one partition per endpoint. Each
+batch crosses into pyarrow through the Arrow C data interface.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
-from datafusion import DataFrame, RecordBatchStream
+from datafusion import RecordBatchStream
 
 from flightserver.engine.admission import Admission, Deadline
+from flightserver.engine.physical import PhysicalQuery
 
 ErrorMapper = Callable[[Exception], Exception]
 
@@ -50,10 +52,15 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
 
 
-def stream_dataframe(
-    df: DataFrame, schema: pa.Schema, map_error: ErrorMapper, controls: StreamControls
+def stream_query(
+    query: PhysicalQuery,
+    partition: int | None,
+    schema: pa.Schema,
+    map_error: ErrorMapper,
+    controls: StreamControls,
 ) -> pa.RecordBatchReader:
-    """Starts executing `df` in an admission slot; batches come as the reader is read.
+    """Starts executing `query` (one endpoint's `partition`, or all of it) in an
+    admission slot; batches come as the reader is read.
 
     Planning errors (physical rules refusing the plan, among them) raise here.
     Errors while streaming go through `map_error`. Cancellation or the deadline
@@ -62,7 +69,7 @@ def stream_dataframe(
     """
     controls.admission.acquire()
     try:
-        stream = df.execute_stream()
+        stream = query.execute(partition)
     except BaseException:
         controls.admission.release()
         raise

@@ -18,6 +18,8 @@ from flightserver.protocol.errors import NotFound
 
 T = TypeVar("T")
 
+HANDLE_BYTES = 16
+
 
 class HandleRegistry(Generic[T]):
     def __init__(self, kind: str, ttl_seconds: float, capacity: int = 10_000) -> None:
@@ -28,7 +30,7 @@ class HandleRegistry(Generic[T]):
         self._lock = threading.Lock()
 
     def add(self, value: T) -> bytes:
-        handle = secrets.token_bytes(16)
+        handle = secrets.token_bytes(HANDLE_BYTES)
         with self._lock:
             self._expire(time.monotonic())
             self._entries[handle] = (value, time.monotonic() + self._ttl)

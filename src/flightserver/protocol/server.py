@@ -278,11 +278,13 @@ class FlightSqlServer(flight.FlightServerBase):
 
     def _custom_action(self, action: CustomAction) -> ActionHandler:
         def handler(call: Call, body: bytes) -> list[bytes]:
+            scope = self.sessions.scope(call)
             context = ActionContext(
                 self.engine,
                 call,
-                self.sessions.context(call),
+                scope.ctx,
                 lambda handle: self.statements.prepared.get(handle).statement,
+                scope.governing.plan_identity,
             )
             return action.run(context, body)
 

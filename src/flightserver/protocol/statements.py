@@ -26,7 +26,7 @@ from flightserver.engine.statements import (
     StatementResult,
     adhoc,
 )
-from flightserver.engine.streaming import StreamControls, stream_dataframe
+from flightserver.engine.streaming import StreamControls, stream_query
 from flightserver.ops import metrics
 from flightserver.ops.queries import QueryRecord, QueryStatus, QueryTracker
 from flightserver.protocol import commands
@@ -39,17 +39,53 @@ from flightserver.protocol.errors import (
 )
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
-from flightserver.protocol.handles import HandleRegistry
+from flightserver.protocol.handles import HANDLE_BYTES, HandleRegistry
 
 
 @dataclass(frozen=True)
 class PlannedResult:
-    """A statement's result waiting for (or being read by) DoGet."""
+    """A statement's result waiting for (or being read by) DoGet, once per endpoint."""
 
     result: StatementResult
     query: QueryRecord
     cancelled: threading.Event = field(default_factory=threading.Event)
     trace: StatementTrace | None = None  # records the query's artifact when it ends
+    endpoints: int = 1
+    _started: set[int | None] = field(default_factory=lambda: set[int | None]())
+    _ended: list[int] = field(default_factory=lambda: [0])
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start_endpoint(self, partition: int | None) -> None:
+        """Claims an endpoint's stream: each is read once (its plan partition runs once)."""
+        with self._lock:
+            if partition in self._started:
+                raise InvalidRequest("this endpoint of the statement is already being read")
+            self._started.add(partition)
+
+    def endpoint_ended(self) -> bool:
+        """Notes one endpoint's stream ended; True once all of them have."""
+        with self._lock:
+            self._ended[0] += 1
+            return self._ended[0] >= self.endpoints
+
+
+# An endpoint's ticket: the statement's handle, then (when a result is served
+# as several endpoints) the partition it streams.
+_PARTITION_BYTES = 4
+
+
+def endpoint_ticket(handle: bytes, partition: int | None) -> bytes:
+    suffix = b"" if partition is None else partition.to_bytes(_PARTITION_BYTES, "big")
+    return commands.pack(sql.TicketStatementQuery(statement_handle=handle + suffix))
+
+
+def split_ticket(statement_handle: bytes) -> tuple[bytes, int | None]:
+    """The statement handle and partition a ticket names."""
+    if len(statement_handle) == HANDLE_BYTES + _PARTITION_BYTES:
+        return statement_handle[:HANDLE_BYTES], int.from_bytes(
+            statement_handle[HANDLE_BYTES:], "big"
+        )
+    return statement_handle, None
 
 
 @dataclass(frozen=True)
@@ -79,7 +115,16 @@ def single_endpoint_info(
     schema: pa.Schema, descriptor: flight.FlightDescriptor, ticket: bytes
 ) -> flight.FlightInfo:
     """A FlightInfo with one endpoint and no location: the client reuses its connection."""
-    return flight.FlightInfo(schema, descriptor, [flight.FlightEndpoint(ticket, [])], -1, -1)
+    return endpoints_info(schema, descriptor, [ticket])
+
+
+def endpoints_info(
+    schema: pa.Schema, descriptor: flight.FlightDescriptor, tickets: list[bytes]
+) -> flight.FlightInfo:
+    """A FlightInfo with an endpoint per ticket, without locations: the client
+    fetches each over the connection it has."""
+    endpoints = [flight.FlightEndpoint(ticket, []) for ticket in tickets]
+    return flight.FlightInfo(schema, descriptor, endpoints, -1, -1)
 
 
 class StatementService:
@@ -104,7 +149,7 @@ class StatementService:
     ) -> Run:
         values = parameter_values(parameters, 0) if parameters is not None else None
         query = self.queries.start(statement.sql or "(Substrait plan)")
-        trace = StatementTrace(self.engine.artifacts, statement)
+        trace = StatementTrace(self.engine.artifacts, statement, scope.governing.plan_identity)
         with self.queries.planning(query):
             try:
                 with self.engine.admission.slot():
@@ -119,10 +164,19 @@ class StatementService:
 
     def _info(self, run: Run, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
         result = run.result
-        schema = result.schema if isinstance(result, QueryResult) else result.table.schema
-        handle = self.results.add(PlannedResult(result, run.query, trace=run.trace))
-        ticket = commands.pack(sql.TicketStatementQuery(statement_handle=handle))
-        return single_endpoint_info(schema, descriptor, ticket)
+        if isinstance(result, CompletedResult):
+            handle = self.results.add(PlannedResult(result, run.query, trace=run.trace))
+            return single_endpoint_info(
+                result.table.schema, descriptor, endpoint_ticket(handle, None)
+            )
+        endpoints = result.physical.endpoints
+        run.trace.expect_streams(endpoints)
+        handle = self.results.add(
+            PlannedResult(result, run.query, trace=run.trace, endpoints=endpoints)
+        )
+        partitions: list[int | None] = [None] if endpoints == 1 else list(range(endpoints))
+        tickets = [endpoint_ticket(handle, partition) for partition in partitions]
+        return endpoints_info(result.schema, descriptor, tickets)
 
     def info_statement(
         self,
@@ -156,23 +210,35 @@ class StatementService:
         return self._info(self._run(scope, statement), descriptor)
 
     def stream(self, ticket: sql.TicketStatementQuery) -> flight.FlightDataStream:
-        planned = self.results.get(ticket.statement_handle)
+        handle, partition = split_ticket(ticket.statement_handle)
+        planned = self.results.get(handle)
         result = planned.result
         if planned.cancelled.is_set():
             raise Cancelled("the query was cancelled")
         if isinstance(result, CompletedResult):
             return flight.RecordBatchStream(result.table)
-        handle = ticket.statement_handle
+        if (partition is None) != (planned.endpoints == 1) or (
+            partition is not None and partition >= planned.endpoints
+        ):
+            raise InvalidRequest("the ticket names no endpoint of its statement")
+        planned.start_endpoint(partition)
+
+        def ended() -> None:
+            # A streamed result is read once; forget its plan when every endpoint was.
+            if planned.endpoint_ended():
+                self.results.discard(handle)
+
         controls = StreamControls(
             planned.cancelled,
             Deadline(self.engine.config.limits.query_timeout_seconds),
             self.engine.admission,
-            # A streamed result is read once; forget its plan right away.
-            on_end=lambda: self.results.discard(handle),
+            on_end=ended,
         )
         with self.queries.planning(planned.query):
             try:
-                reader = stream_dataframe(result.df, result.schema, to_stream_error, controls)
+                reader = stream_query(
+                    result.physical, partition, result.schema, to_stream_error, controls
+                )
             except Exception as exc:
                 raise engine_error(exc) from exc
         if planned.trace is not None:
@@ -191,7 +257,7 @@ class StatementService:
         for endpoint in info.endpoints:
             ticket = commands.unpack(endpoint.ticket.ticket)
             if isinstance(ticket, sql.TicketStatementQuery):
-                planned = self.results.get(ticket.statement_handle)
+                planned = self.results.get(split_ticket(ticket.statement_handle)[0])
                 planned.cancelled.set()
                 self.queries.finish(planned.query, QueryStatus.CANCELLED)
                 cancelled = True

@@ -1,0 +1,222 @@
+//! The scan recorder rule: writes down, per physical plan, every scan it will
+//! run: for flightserver's Delta scans the snapshot version, the exact files,
+//! their hash and what pruning left out; for other scans (the host's, opaque
+//! over the FFI) the node, its partitions and its statistics' estimates. The
+//! plan's root becomes a [`FlightOutputExec`] naming the manifest, which the
+//! server takes for the query's artifact.
+
+use std::sync::Arc;
+
+use datafusion_common::Result;
+use datafusion_common::config::ConfigOptions;
+use datafusion_physical_optimizer::PhysicalOptimizerRule;
+use datafusion_physical_plan::{
+    ExecutionPlan, ExecutionPlanProperties, StatisticsArgs, StatisticsContext,
+};
+
+use crate::delta::DeltaScanExec;
+use crate::flight_output::FlightOutputExec;
+use crate::scan_manifest::{DeltaScanEntry, MANIFESTS, ScanEntry};
+
+#[derive(Debug, Default)]
+pub struct ScanRecorder;
+
+impl ScanRecorder {
+    pub const NAME: &'static str = "flightserver.scan_recorder";
+}
+
+/// The scans of `plan`, leaves first to last.
+pub fn scans_of(plan: &Arc<dyn ExecutionPlan>) -> Vec<ScanEntry> {
+    let mut scans = Vec::new();
+    collect(plan, &mut scans);
+    scans
+}
+
+fn collect(plan: &Arc<dyn ExecutionPlan>, scans: &mut Vec<ScanEntry>) {
+    let delta = plan.downcast_ref::<DeltaScanExec>();
+    let children = plan.children();
+    if delta.is_none() && !children.is_empty() {
+        children.into_iter().for_each(|child| collect(child, scans));
+        return;
+    }
+    // A scan without statistics is an unknown, never an error.
+    let stats = StatisticsContext::new()
+        .compute(plan.as_ref(), &StatisticsArgs::new())
+        .ok();
+    let estimate = |value: Option<&usize>| value.map(|v| *v as u64);
+    scans.push(ScanEntry {
+        node: plan.name().to_string(),
+        partitions: plan.output_partitioning().partition_count(),
+        estimated_rows: stats
+            .as_ref()
+            .and_then(|s| estimate(s.num_rows.get_value())),
+        estimated_bytes: stats
+            .as_ref()
+            .and_then(|s| estimate(s.total_byte_size.get_value())),
+        delta: delta.map(|scan| {
+            let info = scan.info();
+            let record = &info.record;
+            DeltaScanEntry {
+                table_root: info.table_root.clone(),
+                version: record.version,
+                files: record.files.clone(),
+                file_count: record.file_count(),
+                files_sha256: record.files_hash(),
+                candidate_files: record.candidate_files,
+                pruned_files: record.candidate_files.saturating_sub(record.file_count()),
+                bytes: info.bytes,
+            }
+        }),
+    });
+}
+
+impl PhysicalOptimizerRule for ScanRecorder {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if plan.downcast_ref::<FlightOutputExec>().is_some() {
+            return Ok(plan); // recorded already
+        }
+        let id = MANIFESTS.register(
+            scans_of(&plan),
+            plan.output_partitioning().partition_count(),
+        );
+        Ok(Arc::new(FlightOutputExec::new(plan, id)))
+    }
+
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn schema_check(&self) -> bool {
+        // The root it adds yields its input's schema.
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delta::{DeltaScanInfo, ScanLog};
+    use crate::flight_output::FlightOutputRule;
+    use arrow_schema::{DataType, Field, Schema};
+    use datafusion_common::arrow::array::{Int64Array, RecordBatch};
+    use datafusion_physical_plan::empty::EmptyExec;
+    use datafusion_physical_plan::test::TestMemoryExec;
+    use datafusion_physical_plan::union::UnionExec;
+
+    fn schema() -> Arc<Schema> {
+        Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]))
+    }
+
+    /// A host-style scan: two partitions of three rows each.
+    fn memory_scan() -> Arc<dyn ExecutionPlan> {
+        let batch = RecordBatch::try_new(
+            schema(),
+            vec![Arc::new(Int64Array::from(vec![1_i64, 2, 3]))],
+        )
+        .unwrap();
+        TestMemoryExec::try_new_exec(&[vec![batch.clone()], vec![batch]], schema(), None).unwrap()
+    }
+
+    fn delta_scan(files: &[&str], candidates: usize) -> Arc<dyn ExecutionPlan> {
+        let record =
+            ScanLog::default().record(7, files.iter().map(|f| f.to_string()).collect(), candidates);
+        let info = DeltaScanInfo {
+            table_root: "file:///data/events/".to_string(),
+            record,
+            bytes: 2048,
+        };
+        Arc::new(DeltaScanExec::new(Arc::new(EmptyExec::new(schema())), info))
+    }
+
+    fn recorded(plan: Arc<dyn ExecutionPlan>) -> (Arc<dyn ExecutionPlan>, u64) {
+        let out = ScanRecorder.optimize(plan, &ConfigOptions::new()).unwrap();
+        let id = out
+            .downcast_ref::<FlightOutputExec>()
+            .expect("the root names the manifest")
+            .manifest_id();
+        (out, id)
+    }
+
+    #[test]
+    fn records_delta_files_and_pruning_and_other_scans_estimates() {
+        let plan: Arc<dyn ExecutionPlan> = UnionExec::try_new(vec![
+            delta_scan(&["day=2/b.parquet", "day=1/a.parquet"], 5),
+            memory_scan(),
+        ])
+        .unwrap();
+        let (out, id) = recorded(plan);
+        assert_eq!(out.name(), format!("FlightOutputExec#{id}"));
+        let manifest = MANIFESTS.take(id).expect("registered");
+        assert_eq!(manifest.scans.len(), 2);
+
+        let delta = manifest.scans[0].delta.as_ref().expect("a Delta scan");
+        assert_eq!(manifest.scans[0].node, DeltaScanExec::NAME);
+        assert_eq!(delta.version, 7);
+        assert_eq!(delta.files, vec!["day=1/a.parquet", "day=2/b.parquet"]);
+        assert_eq!(
+            (delta.file_count, delta.candidate_files, delta.pruned_files),
+            (2, 5, 3)
+        );
+        assert_eq!(
+            delta.files_sha256,
+            crate::delta::file_set_hash(&delta.files)
+        );
+        assert_eq!(delta.bytes, 2048);
+
+        let other = &manifest.scans[1];
+        assert!(other.delta.is_none());
+        assert_eq!(other.partitions, 2);
+        assert_eq!(other.estimated_rows, Some(6));
+        assert_eq!(manifest.output_partitions, 3);
+    }
+
+    #[test]
+    fn a_recorded_plan_is_not_recorded_again() {
+        let (out, id) = recorded(memory_scan());
+        let again = ScanRecorder
+            .optimize(Arc::clone(&out), &ConfigOptions::new())
+            .unwrap();
+        assert!(Arc::ptr_eq(&out, &again));
+        assert!(MANIFESTS.take(id).is_some());
+    }
+
+    #[test]
+    fn output_partitions_become_endpoints_up_to_the_maximum() {
+        for (max_endpoints, expected) in [(1, 1), (2, 2), (8, 2)] {
+            let (out, id) = recorded(memory_scan());
+            let shaped = FlightOutputRule::new(max_endpoints)
+                .optimize(out, &ConfigOptions::new())
+                .unwrap();
+            assert_eq!(shaped.output_partitioning().partition_count(), 2);
+            let manifest = MANIFESTS.take(id).expect("registered");
+            assert_eq!(
+                manifest.endpoints, expected,
+                "max_endpoints={max_endpoints}"
+            );
+        }
+        // More partitions than endpoints allowed: one merged stream.
+        assert_eq!(FlightOutputRule::new(4).endpoints(5), 1);
+    }
+
+    #[test]
+    fn the_output_root_passes_batches_through() {
+        let (out, id) = recorded(memory_scan());
+        MANIFESTS.take(id);
+        let context = Arc::new(datafusion_execution::TaskContext::default());
+        let rows: usize = (0..2)
+            .map(|partition| {
+                let stream = out.execute(partition, Arc::clone(&context)).unwrap();
+                futures::executor::block_on(datafusion_physical_plan::common::collect(stream))
+                    .unwrap()
+                    .iter()
+                    .map(RecordBatch::num_rows)
+                    .sum::<usize>()
+            })
+            .sum();
+        assert_eq!(rows, 6);
+    }
+}
