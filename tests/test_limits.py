@@ -75,8 +75,10 @@ def test_query_timeout_stops_the_stream(tmp_path: Path) -> None:
 
 def test_memory_limit_spills_or_fails_cleanly_and_the_server_keeps_serving(tmp_path: Path) -> None:
     limit = str(32 * 1024 * 1024)
+    # A result row limit too: its count must not take the queries out of the memory pool.
+    rows_limit = ("--policy-max-result-rows", str(10**9))
     with (
-        start(tmp_path, "--limits-memory-limit-bytes", limit) as server,
+        start(tmp_path, "--limits-memory-limit-bytes", limit, *rows_limit) as server,
         flightsql.connect(server.uri, autocommit=True) as conn,
     ):
         # A sort of 48 MB of values, beyond the 32 MB pool, spills to disk and completes.

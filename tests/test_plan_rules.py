@@ -125,7 +125,7 @@ def test_artifact_names_delta_version_files_and_pruning(
     artifact = query_artifact(client, conn, marker)
     [scan] = [scan for scan in artifact["scans"] if scan["delta"]]
     delta = scan["delta"]
-    assert scan["node"] == "DeltaScanExec"
+    assert scan["node"] == "DeltaScanExec[v1 files=2/8]"
     assert delta["table_version"] == 1  # two appends: versions 0 and 1
     assert delta["file_count"] == 2 and all(path.startswith("day=d2/") for path in delta["files"])
     assert (delta["candidate_files"], delta["pruned_files"]) == (8, 6)

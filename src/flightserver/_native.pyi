@@ -33,10 +33,15 @@ class Rulepack:
     @property
     def config_json(self) -> str: ...
     def rules(self) -> list[PhysicalRule]: ...
+    def result_rows(self) -> ResultRows | None: ...
     def counters(self) -> dict[str, int]: ...
 
-def take_manifest(root_display: str) -> str | None:
-    """The manifest (JSON) of the plan whose root displays as given, once."""
+def take_manifest() -> str | None:
+    """The manifest (JSON) of the physical plan this thread made last, once."""
+
+class ResultRows:
+    def count(self, rows: int) -> None:
+        """Raises PolicyViolation once the result is over the policy's row limit."""
 
 class DeltaScan:
     @property

@@ -1,11 +1,17 @@
 //! What a planned query will read and how it will be served: its scans (with
 //! Delta tables' exact file sets and pruning results) and its Flight
 //! endpoints. The scan recorder and flight output rules write one manifest per
-//! physical plan; the server takes it by the id the plan's root carries.
+//! physical plan; the server takes it right after planning, on the thread that
+//! planned.
 //!
-//! Manifests live in a small process-wide registry because rules cannot hand
-//! anything else back through the FFI than the plan itself.
+//! Manifests live in a small process-wide registry, and the id of the newest
+//! one a thread wrote in a thread-local, because rules cannot hand anything
+//! back through the FFI but the plan itself, and marking the plan would take a
+//! node of this crate above the host's (which would then run without the
+//! session's memory pool: the FFI rebuilds task contexts). DataFusion runs the
+//! physical optimizer on the thread that asks for the physical plan.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +58,11 @@ pub struct ScanManifest {
     /// How many Flight endpoints serve the result (each reads one partition
     /// when more than one).
     pub endpoints: usize,
+}
+
+thread_local! {
+    /// The manifest this thread's newest planning wrote.
+    static CURRENT: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// Holds manifests until the server takes them.
@@ -104,6 +115,25 @@ impl ManifestRegistry {
         }
     }
 
+    /// Registers a manifest as this thread's current one; returns its id.
+    pub fn register_current(&self, scans: Vec<ScanEntry>, output_partitions: usize) -> u64 {
+        let id = self.register(scans, output_partitions);
+        CURRENT.with(|current| current.set(Some(id)));
+        id
+    }
+
+    /// Changes this thread's current manifest, if any.
+    pub fn update_current(&self, change: impl FnOnce(&mut ScanManifest)) {
+        if let Some(id) = CURRENT.with(Cell::get) {
+            self.update(id, change);
+        }
+    }
+
+    /// Removes and returns this thread's current manifest.
+    pub fn take_current(&self) -> Option<ScanManifest> {
+        self.take(CURRENT.with(Cell::take)?)
+    }
+
     /// Removes and returns the manifest `id`.
     pub fn take(&self, id: u64) -> Option<ScanManifest> {
         let mut held = self.held();
@@ -130,5 +160,18 @@ mod tests {
         let third = registry.register(Vec::new(), 1);
         assert_eq!(registry.take(first), None);
         assert!(registry.take(second).is_some() && registry.take(third).is_some());
+    }
+
+    #[test]
+    fn the_current_manifest_is_per_thread() {
+        let registry = ManifestRegistry::new(8);
+        let id = registry.register_current(Vec::new(), 2);
+        std::thread::scope(|scope| {
+            scope.spawn(|| assert_eq!(registry.take_current(), None));
+        });
+        registry.update_current(|m| m.endpoints = 2);
+        let manifest = registry.take_current().expect("this thread's");
+        assert_eq!((manifest.id, manifest.endpoints), (id, 2));
+        assert_eq!(registry.take_current(), None);
     }
 }

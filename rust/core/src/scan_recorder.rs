@@ -1,9 +1,8 @@
 //! The scan recorder rule: writes down, per physical plan, every scan it will
 //! run: for flightserver's Delta scans the snapshot version, the exact files,
 //! their hash and what pruning left out; for other scans (the host's, opaque
-//! over the FFI) the node, its partitions and its statistics' estimates. The
-//! plan's root becomes a [`FlightOutputExec`] naming the manifest, which the
-//! server takes for the query's artifact.
+//! over the FFI) the node, its partitions and its statistics' estimates, into
+//! the plan's manifest, which the server takes for the query's artifact.
 
 use std::sync::Arc;
 
@@ -15,7 +14,6 @@ use datafusion_physical_plan::{
 };
 
 use crate::delta::DeltaScanExec;
-use crate::flight_output::FlightOutputExec;
 use crate::scan_manifest::{DeltaScanEntry, MANIFESTS, ScanEntry};
 
 #[derive(Debug, Default)]
@@ -76,14 +74,11 @@ impl PhysicalOptimizerRule for ScanRecorder {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if plan.downcast_ref::<FlightOutputExec>().is_some() {
-            return Ok(plan); // recorded already
-        }
-        let id = MANIFESTS.register(
+        MANIFESTS.register_current(
             scans_of(&plan),
             plan.output_partitioning().partition_count(),
         );
-        Ok(Arc::new(FlightOutputExec::new(plan, id)))
+        Ok(plan)
     }
 
     fn name(&self) -> &str {
@@ -91,7 +86,6 @@ impl PhysicalOptimizerRule for ScanRecorder {
     }
 
     fn schema_check(&self) -> bool {
-        // The root it adds yields its input's schema.
         true
     }
 }
@@ -101,6 +95,7 @@ mod tests {
     use super::*;
     use crate::delta::{DeltaScanInfo, ScanLog};
     use crate::flight_output::FlightOutputRule;
+    use crate::scan_manifest::ScanManifest;
     use arrow_schema::{DataType, Field, Schema};
     use datafusion_common::arrow::array::{Int64Array, RecordBatch};
     use datafusion_physical_plan::empty::EmptyExec;
@@ -132,13 +127,16 @@ mod tests {
         Arc::new(DeltaScanExec::new(Arc::new(EmptyExec::new(schema())), info))
     }
 
-    fn recorded(plan: Arc<dyn ExecutionPlan>) -> (Arc<dyn ExecutionPlan>, u64) {
-        let out = ScanRecorder.optimize(plan, &ConfigOptions::new()).unwrap();
-        let id = out
-            .downcast_ref::<FlightOutputExec>()
-            .expect("the root names the manifest")
-            .manifest_id();
-        (out, id)
+    /// The plan after the recorder, and the manifest it wrote.
+    fn recorded(plan: Arc<dyn ExecutionPlan>) -> (Arc<dyn ExecutionPlan>, ScanManifest) {
+        let out = ScanRecorder
+            .optimize(Arc::clone(&plan), &ConfigOptions::new())
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(&plan, &out),
+            "the recorder leaves the plan alone"
+        );
+        (out, MANIFESTS.take_current().expect("registered"))
     }
 
     #[test]
@@ -148,13 +146,11 @@ mod tests {
             memory_scan(),
         ])
         .unwrap();
-        let (out, id) = recorded(plan);
-        assert_eq!(out.name(), format!("FlightOutputExec#{id}"));
-        let manifest = MANIFESTS.take(id).expect("registered");
+        let (_, manifest) = recorded(plan);
         assert_eq!(manifest.scans.len(), 2);
 
         let delta = manifest.scans[0].delta.as_ref().expect("a Delta scan");
-        assert_eq!(manifest.scans[0].node, DeltaScanExec::NAME);
+        assert_eq!(manifest.scans[0].node, "DeltaScanExec[v7 files=2/5]");
         assert_eq!(delta.version, 7);
         assert_eq!(delta.files, vec!["day=1/a.parquet", "day=2/b.parquet"]);
         assert_eq!(
@@ -175,24 +171,17 @@ mod tests {
     }
 
     #[test]
-    fn a_recorded_plan_is_not_recorded_again() {
-        let (out, id) = recorded(memory_scan());
-        let again = ScanRecorder
-            .optimize(Arc::clone(&out), &ConfigOptions::new())
-            .unwrap();
-        assert!(Arc::ptr_eq(&out, &again));
-        assert!(MANIFESTS.take(id).is_some());
-    }
-
-    #[test]
     fn output_partitions_become_endpoints_up_to_the_maximum() {
         for (max_endpoints, expected) in [(1, 1), (2, 2), (8, 2)] {
-            let (out, id) = recorded(memory_scan());
-            let shaped = FlightOutputRule::new(max_endpoints)
-                .optimize(out, &ConfigOptions::new())
+            let plan = memory_scan();
+            ScanRecorder
+                .optimize(Arc::clone(&plan), &ConfigOptions::new())
                 .unwrap();
-            assert_eq!(shaped.output_partitioning().partition_count(), 2);
-            let manifest = MANIFESTS.take(id).expect("registered");
+            let shaped = FlightOutputRule::new(max_endpoints)
+                .optimize(Arc::clone(&plan), &ConfigOptions::new())
+                .unwrap();
+            assert!(Arc::ptr_eq(&plan, &shaped), "no nodes are added");
+            let manifest = MANIFESTS.take_current().expect("registered");
             assert_eq!(
                 manifest.endpoints, expected,
                 "max_endpoints={max_endpoints}"
@@ -200,23 +189,5 @@ mod tests {
         }
         // More partitions than endpoints allowed: one merged stream.
         assert_eq!(FlightOutputRule::new(4).endpoints(5), 1);
-    }
-
-    #[test]
-    fn the_output_root_passes_batches_through() {
-        let (out, id) = recorded(memory_scan());
-        MANIFESTS.take(id);
-        let context = Arc::new(datafusion_execution::TaskContext::default());
-        let rows: usize = (0..2)
-            .map(|partition| {
-                let stream = out.execute(partition, Arc::clone(&context)).unwrap();
-                futures::executor::block_on(datafusion_physical_plan::common::collect(stream))
-                    .unwrap()
-                    .iter()
-                    .map(RecordBatch::num_rows)
-                    .sum::<usize>()
-            })
-            .sum();
-        assert_eq!(rows, 6);
     }
 }

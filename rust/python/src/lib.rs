@@ -25,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rulepack::Rulepack>()?;
     m.add_class::<rulepack::PhysicalRule>()?;
     m.add_function(wrap_pyfunction!(rulepack::take_manifest, m)?)?;
+    m.add_class::<rulepack::ResultRows>()?;
     m.add_class::<policy::Policy>()?;
     m.add(
         "PolicyViolation",

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
-use flightserver_core::flight_output::FlightOutputExec;
+use flightserver_core::policy::result_rows::ResultRowBudget;
 use flightserver_core::rulepack::{
     RULEPACK_NAME, RULEPACK_VERSION, RulepackConfig, RulepackCounters, build_rules,
 };
@@ -15,7 +15,7 @@ use flightserver_core::scan_manifest::MANIFESTS;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyViolation};
 
 type SharedRule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
 
@@ -77,6 +77,13 @@ impl Rulepack {
             .collect()
     }
 
+    /// A fresh row count for one result, or `None` without a result row limit.
+    fn result_rows(&self) -> Option<ResultRows> {
+        self.config.max_result_rows.map(|max_rows| ResultRows {
+            budget: ResultRowBudget::new(max_rows),
+        })
+    }
+
     /// How often each rule has run, by counter name.
     fn counters(&self) -> BTreeMap<&'static str, u64> {
         BTreeMap::from([(
@@ -86,26 +93,30 @@ impl Rulepack {
     }
 }
 
-/// The manifest (scans, endpoints; JSON) of the physical plan whose root
-/// displays as `root_display`, removed from the registry; `None` if the plan
-/// was not shaped by a rulepack or its manifest was taken already.
+/// The manifest (scans, endpoints; JSON) of the physical plan this thread
+/// made last, removed from the registry; `None` if no rulepack shaped it or it
+/// was taken already. Call right after `DataFrame.execution_plan()`.
 #[pyfunction]
-pub fn take_manifest(root_display: &str) -> Option<String> {
-    let id = manifest_id(root_display)?;
+pub fn take_manifest() -> Option<String> {
     MANIFESTS
-        .take(id)
+        .take_current()
         .map(|manifest| serde_json::to_string(&manifest).expect("a manifest always serializes"))
 }
 
-/// The manifest id in a `FlightOutputExec#<id>` root's display text.
-fn manifest_id(root_display: &str) -> Option<u64> {
-    let marker = format!("{}#", FlightOutputExec::NAME);
-    let start = root_display.find(&marker)? + marker.len();
-    let digits: String = root_display[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
+/// Counts the rows one result streams, against the policy's result row limit.
+#[pyclass(frozen, module = "flightserver._native")]
+pub struct ResultRows {
+    budget: ResultRowBudget,
+}
+
+#[pymethods]
+impl ResultRows {
+    /// Counts `rows` more; raises `PolicyViolation` once the result is over the limit.
+    fn count(&self, rows: u64) -> PyResult<()> {
+        self.budget
+            .count(rows)
+            .map_err(|err| PolicyViolation::new_err(err.to_string()))
+    }
 }
 
 /// One physical optimizer rule, exported through DataFusion's FFI.

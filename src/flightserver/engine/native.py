@@ -37,6 +37,7 @@ POLICY_ERROR_PREFIX = _native.POLICY_ERROR_PREFIX
 DeltaProvider = _native.DeltaProvider
 DeltaScan = _native.DeltaScan
 take_manifest = _native.take_manifest
+ResultRows = _native.ResultRows
 
 __all__ = [
     "POLICY_ERROR_PREFIX",
@@ -45,6 +46,7 @@ __all__ = [
     "ExtensionVersionError",
     "Policy",
     "PolicyViolation",
+    "ResultRows",
     "Rulepack",
     "SqlSyntaxError",
     "check_ffi_compatibility",

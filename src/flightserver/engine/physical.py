@@ -1,8 +1,8 @@
 """A query's physical plan, made once, and what the rulepack recorded about it.
 
 The rulepack's last rules write a manifest per physical plan (its scans, with
-Delta versions and exact files, and how many Flight endpoints serve it) and
-name it at the plan's root; this takes it for the query's artifact.
+Delta versions and exact files, and how many Flight endpoints serve it); this
+takes it, on the thread that planned, for the query's artifact.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ class PhysicalQuery:
 
 def plan_physical(ctx: SessionContext, df: DataFrame) -> PhysicalQuery:
     """Plans `df` (the physical optimizer rules run here, refusals raise)."""
-    plan = df.execution_plan()
-    manifest_json = take_manifest(plan.display())
+    plan = df.execution_plan()  # the rules run on this thread, which holds the manifest
+    manifest_json = take_manifest()
     manifest = (
         msgspec.json.decode(manifest_json, type=PlanManifest) if manifest_json is not None else None
     )

@@ -191,8 +191,16 @@ class Engine:
         self.admit(sql, scope.governing)
         return statements.prepare(scope.ctx, sql)
 
-    def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
-        return statements.prepare_substrait(ctx, plan)
+    def prepare_substrait(self, scope: Scope, plan: bytes) -> PreparedStatement:
+        """Analyses a Substrait plan, which answers to the SQL policy as SQL does."""
+        statement = statements.prepare_substrait(scope.ctx, plan)
+        self.admit_substrait(scope, plan)
+        return statement
+
+    def admit_substrait(self, scope: Scope, plan: bytes) -> None:
+        """Checks a Substrait plan, written back as SQL, with the Rust policy (plans
+        read only the catalog's tables by name: see `substrait_compat`)."""
+        self.admit(statements.substrait_sql(scope.ctx, plan), scope.governing)
 
     def execute(
         self,

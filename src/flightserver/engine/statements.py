@@ -14,6 +14,7 @@ from enum import StrEnum
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext, SQLOptions, substrait
 from datafusion.expr import CopyTo, DmlStatement, EmptyRelation
+from datafusion.unparser import Dialect, Unparser
 from substrait import proto as substrait_proto
 
 from flightserver.engine.client_types import with_client_types
@@ -106,6 +107,25 @@ def substrait_version(ctx: SessionContext) -> str:
     plan.ParseFromString(produced.encode())
     version = plan.version
     return f"{version.major_number}.{version.minor_number}.{version.patch_number}"
+
+
+class UncheckablePlan(ValueError):
+    """A Substrait plan that cannot be written as SQL, and so not checked by the policy."""
+
+
+def plan_sql(df: DataFrame) -> str:
+    """`df`'s logical plan written as SQL (DataFusion's unparser; not every plan)."""
+    return Unparser(Dialect.default()).plan_to_sql(df.logical_plan())
+
+
+def substrait_sql(ctx: SessionContext, plan: bytes) -> str:
+    """The Substrait `plan` written back as SQL."""
+    try:
+        return plan_sql(substrait_dataframe(ctx, plan))
+    except Exception as exc:  # the unparser does not cover every plan
+        raise UncheckablePlan(
+            f"the Substrait plan cannot be checked against the SQL policy: {exc}"
+        ) from exc
 
 
 def substrait_dataframe(ctx: SessionContext, plan: bytes) -> DataFrame:

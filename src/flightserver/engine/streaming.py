@@ -17,6 +17,7 @@ import pyarrow as pa
 from datafusion import RecordBatchStream
 
 from flightserver.engine.admission import Admission, Deadline
+from flightserver.engine.native import ResultRows
 from flightserver.engine.physical import PhysicalQuery
 
 ErrorMapper = Callable[[Exception], Exception]
@@ -38,6 +39,8 @@ class StreamControls:
     deadline: Deadline
     admission: Admission
     on_end: Callable[[], None] = lambda: None  # called once, when the stream ends or is dropped
+    # The policy's result row limit (Rust), shared by every stream of one result.
+    result_rows: ResultRows | None = None
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -103,7 +106,10 @@ class _Batches:
                 raise QueryTimedOutError(f"the query ran longer than {limit:g} s; stopped")
             if self._stream is None:  # released: cancelled, timed out, failed or dropped
                 raise StopIteration
-            return conform(next(self._stream).to_pyarrow(), self._schema)
+            batch = next(self._stream).to_pyarrow()
+            if self._controls.result_rows is not None:
+                self._controls.result_rows.count(batch.num_rows)
+            return conform(batch, self._schema)
         except StopIteration:
             self._release()
             raise

@@ -45,6 +45,7 @@ def adapt_plan(ctx: SessionContext, plan: bytes) -> bytes:
         message.ParseFromString(plan)
     except Exception:  # protobuf's DecodeError; the consumer reports it
         return plan
+    _refuse_file_reads(message)
     changed = _extract_as_date_part(message)
     reads = [(read, depth) for read, depth in _named_reads(message, 0)]
     if reads:
@@ -64,6 +65,24 @@ def adapt_plan(ctx: SessionContext, plan: bytes) -> bytes:
             if depth == 0:
                 outer.add(table)
     return message.SerializeToString() if changed else plan
+
+
+class FileReadRefused(ValueError):
+    """A Substrait plan reading files by path (`ReadRel.local_files`)."""
+
+
+def _refuse_file_reads(plan: substrait_proto.Plan) -> None:
+    """Plans read the catalog's tables by name: a read of files by path would go
+    around the catalog and the policy's locations."""
+    for read in _find(plan, substrait_proto.ReadRel):
+        if read.HasField("local_files"):
+            paths = [
+                item.uri_path or item.uri_file or item.uri_folder for item in read.local_files.items
+            ]
+            raise FileReadRefused(
+                f"Substrait reads of files by path are not supported ({', '.join(paths)}); "
+                "read a table of the catalog by name"
+            )
 
 
 def describe_unsupported(plan: bytes, error: Exception) -> str:

@@ -47,26 +47,12 @@ class UnimplementedStatus(_ClientStatus, pa.ArrowNotImplementedError):
     pass
 
 
-class CancelledStatus(_ClientStatus, pa.ArrowCancelled):
-    pass
-
-
 class RequestError(Exception):
     """A request the server understood and refuses; the message goes to the client."""
 
     def to_flight(self) -> Exception:
         """The exception a handler raises to answer with this error's status."""
         return InvalidArgumentStatus(str(self))
-
-    def to_stream(self) -> Exception:
-        """The exception to raise inside a result stream.
-
-        pyarrow gives an exception raised while a stream is read only an Arrow
-        status (INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, CANCELLED), never a
-        Flight one, so errors without such a status go out as INVALID_ARGUMENT.
-        """
-        status = self.to_flight()
-        return status if isinstance(status, _ClientStatus) else InvalidArgumentStatus(str(self))
 
 
 class InvalidRequest(RequestError):
@@ -119,18 +105,12 @@ class TimedOut(RequestError):
     def to_flight(self) -> Exception:
         return flight.FlightTimedOutError(str(self))
 
-    def to_stream(self) -> Exception:
-        return CancelledStatus(str(self))
-
 
 class Cancelled(RequestError):
     """The client cancelled the request: CANCELLED."""
 
     def to_flight(self) -> Exception:
         return flight.FlightCancelledError(str(self))
-
-    def to_stream(self) -> Exception:
-        return CancelledStatus(str(self))
 
 
 def engine_error(exc: Exception) -> RequestError:
@@ -148,8 +128,12 @@ def engine_error(exc: Exception) -> RequestError:
 
 
 def to_stream_error(exc: Exception) -> Exception:
-    """The exception to raise inside a result stream for an engine error."""
-    return engine_error(exc).to_stream()
+    """The exception to raise inside a result stream for an engine error.
+
+    Results go out through `flight.GeneratorStream`, which keeps a Flight
+    error's status (PERMISSION_DENIED, DEADLINE_EXCEEDED, ...) mid-stream.
+    """
+    return engine_error(exc).to_flight()
 
 
 def to_flight_error(exc: Exception) -> Exception:

@@ -16,6 +16,7 @@ from pyarrow import flight
 
 from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
+from flightserver.engine.native import ResultRows
 from flightserver.engine.parameters import parameter_values
 from flightserver.engine.session import Engine, Scope
 from flightserver.engine.statements import (
@@ -51,7 +52,8 @@ class PlannedResult:
     cancelled: threading.Event = field(default_factory=threading.Event)
     trace: StatementTrace | None = None  # records the query's artifact when it ends
     endpoints: int = 1
-    _started: set[int | None] = field(default_factory=lambda: set[int | None]())
+    result_rows: ResultRows | None = None  # counts rows over all endpoints
+    _started: set[int | None] = field(default_factory=set[int | None])
     _ended: list[int] = field(default_factory=lambda: [0])
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -171,9 +173,14 @@ class StatementService:
             )
         endpoints = result.physical.endpoints
         run.trace.expect_streams(endpoints)
-        handle = self.results.add(
-            PlannedResult(result, run.query, trace=run.trace, endpoints=endpoints)
+        planned = PlannedResult(
+            result,
+            run.query,
+            trace=run.trace,
+            endpoints=endpoints,
+            result_rows=self.engine.rulepack.result_rows(),
         )
+        handle = self.results.add(planned)
         partitions: list[int | None] = [None] if endpoints == 1 else list(range(endpoints))
         tickets = [endpoint_ticket(handle, partition) for partition in partitions]
         return endpoints_info(result.schema, descriptor, tickets)
@@ -233,6 +240,7 @@ class StatementService:
             Deadline(self.engine.config.limits.query_timeout_seconds),
             self.engine.admission,
             on_end=ended,
+            result_rows=planned.result_rows,
         )
         with self.queries.planning(planned.query):
             try:
@@ -244,7 +252,9 @@ class StatementService:
         if planned.trace is not None:
             reader = planned.trace.observe(reader)
         tracked = self.queries.track_stream(planned.query, reader, planned.cancelled)
-        return flight.RecordBatchStream(tracked)
+        # Not RecordBatchStream: it would turn a Flight error raised mid-stream
+        # (a policy refusal, the deadline) into UNKNOWN.
+        return flight.GeneratorStream(tracked.schema, tracked)
 
     def cancel_all(self) -> None:
         """Cancels every planned or streaming query (at shutdown)."""
@@ -313,7 +323,7 @@ class StatementService:
 
     def _prepare_substrait(self, scope: Scope, plan: bytes) -> PreparedStatement:
         try:
-            return self.engine.prepare_substrait(scope.ctx, plan)
+            return self.engine.prepare_substrait(scope, plan)
         except Exception as exc:
             self.queries.rejected("(Substrait plan)", str(exc))
             raise engine_error(exc) from exc

@@ -35,15 +35,27 @@ pub struct DeltaScanInfo {
 pub struct DeltaScanExec {
     inner: Arc<dyn ExecutionPlan>,
     info: Arc<DeltaScanInfo>,
+    /// `DeltaScanExec[v<version> files=<read>/<candidates>]`: over the FFI a
+    /// node shows only its name, so EXPLAIN shows what the scan reads there.
+    name: String,
 }
 
 impl DeltaScanExec {
     pub const NAME: &'static str = "DeltaScanExec";
 
     pub fn new(inner: Arc<dyn ExecutionPlan>, info: DeltaScanInfo) -> Self {
+        let record = &info.record;
+        let name = format!(
+            "{}[v{} files={}/{}]",
+            Self::NAME,
+            record.version,
+            record.file_count(),
+            record.candidate_files
+        );
         Self {
             inner,
             info: Arc::new(info),
+            name,
         }
     }
 
@@ -55,6 +67,7 @@ impl DeltaScanExec {
         Arc::new(Self {
             inner,
             info: Arc::clone(&self.info),
+            name: self.name.clone(),
         })
     }
 }
@@ -76,7 +89,7 @@ impl DisplayAs for DeltaScanExec {
 
 impl ExecutionPlan for DeltaScanExec {
     fn name(&self) -> &str {
-        Self::NAME
+        &self.name
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -132,8 +145,18 @@ impl ExecutionPlan for DeltaScanExec {
         self.inner.execute(partition, context)
     }
 
+    /// The metrics of every node of the real scan (the Parquet source's
+    /// `files_opened` and the rest, also under a renaming projection).
     fn metrics(&self) -> Option<MetricsSet> {
-        self.inner.metrics()
+        let mut all = MetricsSet::new();
+        let mut pending = vec![&self.inner];
+        while let Some(plan) = pending.pop() {
+            for metric in plan.metrics().iter().flat_map(MetricsSet::iter) {
+                all.push(Arc::clone(metric));
+            }
+            pending.extend(plan.children());
+        }
+        Some(all)
     }
 
     fn statistics_from_inputs(
