@@ -29,8 +29,8 @@ import java.util.Properties;
  * Drives the Arrow Flight SQL JDBC driver the way DBeaver does on connect and browse, then
  * prints one JSON document of what it observed.
  *
- * <p>Usage: {@code JdbcProbe SCENARIO URL [ARGS...]}; scenario {@code types} reads its queries from
- * stdin. Every step runs on its own: a step that
+ * <p>Usage: {@code JdbcProbe SCENARIO URL [ARGS...]}; scenarios {@code types} and {@code
+ * execute} read their statements from stdin. Every step runs on its own: a step that
  * throws is recorded with its stack trace and the scenario goes on, so one run reports every
  * failure. Values are reported as canonical strings (see {@link #cell}) next to their JDBC type
  * names, for pytest to compare against what it computed independently. Only java.sql is used, so
@@ -128,6 +128,11 @@ public final class JdbcProbe {
         break;
       case "writes":
         probe.writes(rest.get(0), rest.get(1), rest.get(2));
+        break;
+      case "execute":
+        // Statements come on stdin (UTF-8, NUL-separated), as for "types".
+        String statements = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
+        probe.execute(Arrays.asList(statements.split("\0")));
         break;
       case "types":
         // Queries come on stdin (UTF-8, NUL-separated): arguments would pass through the
@@ -443,6 +448,27 @@ public final class JdbcProbe {
     step(
         "tables-dropped",
         () -> table(need(conn, "connect").getMetaData().getTables(null, null, prefix + "%", null)));
+    step("close", () -> close(need(conn, "connect")));
+  }
+
+  /** Each statement through Statement.execute, as a SQL editor runs what is typed. */
+  private void execute(List<String> statements) {
+    Connection conn = connect("connect", new Properties());
+    for (int i = 0; i < statements.size(); i++) {
+      String sql = statements.get(i);
+      step(
+          "execute:" + i,
+          () -> {
+            try (Statement statement = need(conn, "connect").createStatement()) {
+              Map<String, Object> out = new LinkedHashMap<>();
+              boolean isResultSet = statement.execute(sql);
+              out.put("isResultSet", isResultSet);
+              out.put("result", isResultSet ? table(statement.getResultSet()) : null);
+              out.put("updateCount", statement.getUpdateCount());
+              return out;
+            }
+          });
+    }
     step("close", () -> close(need(conn, "connect")));
   }
 

@@ -88,7 +88,7 @@ def ingest(
     name = f"{target.catalog}.{target.schema}.{target.table}"
     with delta_tables.lock:  # not while a concurrent commit re-registers the table
         entry = delta_tables.entries.get(name)
-        exists = _table_exists(ctx, target)
+        exists = table_exists(ctx, target)
     if entry is not None:
         location = Path(entry.location)
     elif declared_location is not None:
@@ -116,7 +116,7 @@ def ingest(
     return commit
 
 
-def _table_exists(ctx: SessionContext, target: IngestTarget) -> bool:
+def table_exists(ctx: SessionContext, target: IngestTarget) -> bool:
     if target.catalog not in ctx.catalog_names():
         return False
     catalog = ctx.catalog(target.catalog)

@@ -87,7 +87,7 @@ class _Batches:
         map_error: ErrorMapper,
         controls: StreamControls,
     ) -> None:
-        self._stream = stream
+        self._stream: RecordBatchStream | None = stream
         self._schema = schema
         self._map_error = map_error
         self._controls = controls
@@ -104,6 +104,8 @@ class _Batches:
             if self._controls.deadline.expired():
                 limit = self._controls.deadline.seconds
                 raise QueryTimedOutError(f"the query ran longer than {limit:g} s; stopped")
+            if self._stream is None:  # released: cancelled, timed out, failed or dropped
+                raise StopIteration
             batch = next(self._stream).to_pyarrow()
             if self._controls.result_rows is not None:
                 self._controls.result_rows.count(batch.num_rows)
@@ -119,6 +121,9 @@ class _Batches:
         with self._lock:
             if not self._released:
                 self._released = True
+                # Dropping DataFusion's stream stops the plan's tasks and frees their
+                # memory now, even while pyarrow still holds this iterator.
+                self._stream = None
                 self._controls.admission.release()
                 self._controls.on_end()
 

@@ -22,6 +22,7 @@ from pyarrow import flight
 
 from flightserver.engine.admission import Overloaded
 from flightserver.engine.native import POLICY_ERROR_PREFIX
+from flightserver.engine.session import UnknownRole
 from flightserver.engine.streaming import QueryCancelledError, QueryTimedOutError
 from flightserver.writes.delta import WriteConflict
 
@@ -79,6 +80,18 @@ class PermissionDenied(RequestError):
 
     def to_flight(self) -> Exception:
         return flight.FlightUnauthorizedError(str(self))
+
+
+class TooManyPreparedStatements(RequestError):
+    """A session holds as many open prepared statements as it may: INVALID_ARGUMENT.
+
+    The fitting status, RESOURCE_EXHAUSTED, is one pyarrow.flight cannot send
+    (Arrow's TransportStatusCode has none). Of those it can, PERMISSION_DENIED
+    must not be used for exhausted resources (gRPC's status code guide), and
+    UNAVAILABLE tells clients to retry, which fails again until the client closes
+    a statement; INVALID_ARGUMENT does not invite retries and is what the other
+    per-request limits (SQL size, memory) answer. The message names the limit.
+    """
 
 
 class Unavailable(RequestError):
@@ -143,6 +156,8 @@ def to_flight_error(exc: Exception) -> Exception:
     """The exception to raise from a Flight handler for `exc`."""
     if isinstance(exc, RequestError):
         return exc.to_flight()
+    if isinstance(exc, UnknownRole):  # a token naming a role since removed
+        return PermissionDenied(str(exc)).to_flight()
     if isinstance(exc, flight.FlightError):
         return exc
     log.exception("internal error while serving a request")

@@ -89,8 +89,16 @@ class HandleRegistry(Generic[T]):
         with self._lock:
             return [value for value, _ in self._entries.values()]
 
-    def __len__(self) -> int:
+    def count(self, matches: Callable[[T], bool]) -> int:
+        """How many live entries `matches`."""
         with self._lock:
+            self._expire(time.monotonic())
+            return sum(1 for value, _ in self._entries.values() if matches(value))
+
+    def __len__(self) -> int:
+        """Live entries: expired ones are dropped first."""
+        with self._lock:
+            self._expire(time.monotonic())
             return len(self._entries)
 
     def _expire(self, now: float) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.artifacts.recorder import IngestTrace
+from flightserver.catalog.ddl import quote_identifier
 from flightserver.catalog.definitions import TableFormat
 from flightserver.catalog.ingest import (
     IfTableExists,
@@ -14,9 +14,17 @@ from flightserver.catalog.ingest import (
     IngestTarget,
     IngestTargetMissing,
     ingest,
+    table_exists,
 )
-from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine
-from flightserver.protocol.errors import InvalidRequest, NotFound, Unavailable, Unimplemented
+from flightserver.engine.policy import GoverningPolicy
+from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine, Scope
+from flightserver.protocol.errors import (
+    InvalidRequest,
+    NotFound,
+    Unavailable,
+    Unimplemented,
+    engine_error,
+)
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.writes.checks import ConstraintViolation
 from flightserver.writes.delta import WriteConflict
@@ -36,7 +44,7 @@ _IF_EXISTS = {
 
 def ingest_command(
     engine: Engine,
-    ctx: SessionContext,
+    scope: Scope,
     command: sql.CommandStatementIngest,
     reader: flight.MetadataRecordBatchReader,
 ) -> int:
@@ -57,6 +65,9 @@ def ingest_command(
     )
     if not target.table:
         raise InvalidRequest("ingest needs a table name")
+    ctx = scope.ctx
+    creates = if_missing is IfTableMissing.CREATE and not table_exists(ctx, target)
+    check_policy(scope.governing, target, creates)
     name = f"{target.catalog}.{target.schema}.{target.table}"
     declared = engine.declared.get(name)
     with IngestTrace(engine.artifacts, name) as trace:  # leaves the ingest's artifact
@@ -90,3 +101,18 @@ def ingest_command(
         trace.write = delta_outcome(commit)
         engine.after_commit(commit)
         return commit.rows
+
+
+def check_policy(governing: GoverningPolicy, target: IngestTarget, creates: bool) -> None:
+    """Asks the Rust policy about the statements an ingest amounts to: an INSERT,
+    and a CREATE TABLE when the table does not exist yet."""
+    parts = (target.catalog, target.schema, target.table)
+    name = ".".join(quote_identifier(part) for part in parts)
+    equivalents = [f"INSERT INTO {name} VALUES (NULL)"]
+    if creates:
+        equivalents.append(f"CREATE TABLE {name} (c INT)")
+    for statement in equivalents:
+        try:
+            governing.policy.check_sql(statement)
+        except Exception as exc:
+            raise engine_error(exc) from exc

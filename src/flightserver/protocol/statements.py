@@ -12,14 +12,13 @@ import threading
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
-from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
 from flightserver.engine.native import ResultRows
 from flightserver.engine.parameters import parameter_values
-from flightserver.engine.session import Engine
+from flightserver.engine.session import Engine, Scope
 from flightserver.engine.statements import (
     CompletedResult,
     PreparedStatement,
@@ -29,9 +28,16 @@ from flightserver.engine.statements import (
     adhoc,
 )
 from flightserver.engine.streaming import StreamControls, stream_query
+from flightserver.ops import metrics
 from flightserver.ops.queries import QueryRecord, QueryStatus, QueryTracker
 from flightserver.protocol import commands
-from flightserver.protocol.errors import Cancelled, InvalidRequest, engine_error, to_stream_error
+from flightserver.protocol.errors import (
+    Cancelled,
+    InvalidRequest,
+    TooManyPreparedStatements,
+    engine_error,
+    to_stream_error,
+)
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.protocol.handles import HANDLE_BYTES, HandleRegistry
@@ -99,6 +105,7 @@ class Prepared:
 
     statement: PreparedStatement
     parameters: pa.RecordBatch | None = None
+    session: str = ""  # the session (or connection) that holds it open
 
 
 def serialize_schema(schema: pa.Schema) -> bytes:
@@ -128,6 +135,9 @@ class StatementService:
         self.engine = engine
         self.results: HandleRegistry[PlannedResult] = HandleRegistry("statement", ttl)
         self.prepared: HandleRegistry[Prepared] = HandleRegistry("prepared statement", ttl)
+        # Counting a session's statements and adding one happen as one step.
+        self._preparing = threading.Lock()
+        metrics.PREPARED_STATEMENTS.set_function(lambda: len(self.prepared))
         # Ops hook: every statement run is tracked (history, metrics, query id in logs).
         self.queries = QueryTracker(engine.config.query_history_size, ttl)
 
@@ -135,17 +145,17 @@ class StatementService:
 
     def _run(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         statement: PreparedStatement,
         parameters: pa.RecordBatch | None = None,
     ) -> Run:
         values = parameter_values(parameters, 0) if parameters is not None else None
         query = self.queries.start(statement.sql or "(Substrait plan)")
-        trace = StatementTrace(self.engine.artifacts, statement, self.engine.plan_identity)
+        trace = StatementTrace(self.engine.artifacts, statement, scope.governing.plan_identity)
         with self.queries.planning(query):
             try:
                 with self.engine.admission.slot():
-                    result = self.engine.execute(ctx, statement, values)
+                    result = self.engine.execute(scope, statement, values)
             except Exception as exc:
                 trace.failed(exc)
                 raise engine_error(exc) from exc
@@ -177,15 +187,15 @@ class StatementService:
 
     def info_statement(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         command: sql.CommandStatementQuery,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
-        return self._info(self._run(ctx, adhoc(command.query)), descriptor)
+        return self._info(self._run(scope, adhoc(command.query)), descriptor)
 
     def info_prepared(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         command: sql.CommandPreparedStatementQuery,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
@@ -195,16 +205,16 @@ class StatementService:
             raise InvalidRequest(
                 f"a query takes one row of parameters; {parameters.num_rows} rows are bound"
             )
-        return self._info(self._run(ctx, prepared.statement, parameters), descriptor)
+        return self._info(self._run(scope, prepared.statement, parameters), descriptor)
 
     def info_substrait(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         command: sql.CommandStatementSubstraitPlan,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
-        statement = self._prepare_substrait(ctx, command.plan.plan)
-        return self._info(self._run(ctx, statement), descriptor)
+        statement = self._prepare_substrait(scope, command.plan.plan)
+        return self._info(self._run(scope, statement), descriptor)
 
     def stream(self, ticket: sql.TicketStatementQuery) -> flight.FlightDataStream:
         handle, partition = split_ticket(ticket.statement_handle)
@@ -269,25 +279,25 @@ class StatementService:
 
     def update(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         command: sql.CommandStatementUpdate,
         reader: flight.MetadataRecordBatchReader,
     ) -> int:
-        return self._update_count(self._run(ctx, adhoc(command.query)))
+        return self._update_count(self._run(scope, adhoc(command.query)))
 
     def update_prepared(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         command: sql.CommandPreparedStatementUpdate,
         reader: flight.MetadataRecordBatchReader,
     ) -> int:
         statement = self.prepared.get(command.prepared_statement_handle).statement
         batch = _read_parameters(reader, statement.parameter_schema)
         if batch is None or batch.num_columns == 0:
-            return self._update_count(self._run(ctx, statement))
+            return self._update_count(self._run(scope, statement))
         # One execution per parameter row, as JDBC's executeBatch and ADBC's executemany expect.
         return sum(
-            self._update_count(self._run(ctx, statement, batch.slice(row, 1)))
+            self._update_count(self._run(scope, statement, batch.slice(row, 1)))
             for row in range(batch.num_rows)
         )
 
@@ -311,32 +321,41 @@ class StatementService:
 
     # -- prepared statement actions --------------------------------------------
 
-    def _prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
+    def _prepare_substrait(self, scope: Scope, plan: bytes) -> PreparedStatement:
         try:
-            return self.engine.prepare_substrait(ctx, plan)
+            return self.engine.prepare_substrait(scope, plan)
         except Exception as exc:
             self.queries.rejected("(Substrait plan)", str(exc))
             raise engine_error(exc) from exc
 
     def create_prepared(
-        self, ctx: SessionContext, request: sql.ActionCreatePreparedStatementRequest
+        self, scope: Scope, request: sql.ActionCreatePreparedStatementRequest, session: str
     ) -> bytes:
         try:
-            statement = self.engine.prepare(ctx, request.query)
+            statement = self.engine.prepare(scope, request.query)
         except Exception as exc:
             # Clients (ADBC) prepare every statement: record the ones refused here.
             StatementTrace(self.engine.artifacts, adhoc(request.query)).failed(exc)
             self.queries.rejected(request.query, str(exc))
             raise engine_error(exc) from exc
-        return self._created(statement)
+        return self._created(statement, session)
 
     def create_prepared_substrait(
-        self, ctx: SessionContext, request: sql.ActionCreatePreparedSubstraitPlanRequest
+        self, scope: Scope, request: sql.ActionCreatePreparedSubstraitPlanRequest, session: str
     ) -> bytes:
-        return self._created(self._prepare_substrait(ctx, request.plan.plan))
+        return self._created(self._prepare_substrait(scope, request.plan.plan), session)
 
-    def _created(self, statement: PreparedStatement) -> bytes:
-        handle = self.prepared.add(Prepared(statement))
+    def _created(self, statement: PreparedStatement, session: str) -> bytes:
+        limit = self.engine.config.limits.max_prepared_statements_per_session
+        with self._preparing:
+            held = self.prepared.count(lambda prepared: prepared.session == session)
+            if held >= limit:
+                raise TooManyPreparedStatements(
+                    f"this session holds {held} open prepared statements, the limit "
+                    f"(limits.max_prepared_statements_per_session = {limit}); close one "
+                    "(ClosePreparedStatement) before preparing another"
+                )
+            handle = self.prepared.add(Prepared(statement, session=session))
         return commands.pack(
             sql.ActionCreatePreparedStatementResult(
                 prepared_statement_handle=handle,

@@ -62,7 +62,7 @@ class SqlWrites:
         delta_tables: DeltaTables,
         state_dir: Path,
         declared: Mapping[str, DeclaredTable],
-        catalog: list[TableStatus],
+        catalog: Callable[[], list[TableStatus]],
         after_commit: CommitHook,
     ) -> None:
         self.delta_tables = delta_tables
@@ -198,7 +198,7 @@ class SqlWrites:
             file_format = "copy"
         else:
             target = qualified_name(ctx, write.target)
-            status = next((s for s in self.catalog if s.name == target and s.loaded), None)
+            status = next((s for s in self.catalog() if s.name == target and s.loaded), None)
             path = local_path(status.location) if status and status.location else None
             file_format = (status.format if status else None) or "memory"
         before = list_files(path)
