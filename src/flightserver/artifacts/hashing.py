@@ -18,10 +18,15 @@ def plan_sha256(df: DataFrame) -> str:
 
 
 def information_schema_sha256(ctx: SessionContext) -> str:
-    """Hash of information_schema.columns, ordered, so any table or column change shows."""
+    """Hash of information_schema.columns, ordered, so any table or column change shows.
+
+    The server's own `system` tables are left out: the server re-registers them as
+    it writes them (artifacts, maintenance state), which is no change of the catalog.
+    """
     columns = ctx.sql(
         "SELECT table_catalog, table_schema, table_name, column_name, ordinal_position,"
-        " data_type, is_nullable FROM information_schema.columns ORDER BY 1, 2, 3, 5"
+        " data_type, is_nullable FROM information_schema.columns"
+        " WHERE table_schema <> 'system' ORDER BY 1, 2, 3, 5"
     )
     return _stream_sha256(columns)[0]
 
