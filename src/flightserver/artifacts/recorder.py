@@ -194,8 +194,10 @@ class IngestTrace:
 
 def _status(exc: Exception) -> StatementStatus:
     cause: BaseException | None = exc
-    while cause is not None:
+    seen: set[int] = set()  # a cause chain can loop back on itself
+    while cause is not None and id(cause) not in seen:
         if isinstance(cause, QueryCancelledError):
             return StatementStatus.CANCELLED
+        seen.add(id(cause))
         cause = cause.__cause__
     return StatementStatus.ERROR
