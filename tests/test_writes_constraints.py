@@ -6,6 +6,7 @@ GetPrimaryKeys and `system.constraints`. A real server, ADBC and Flight."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,6 +159,39 @@ def test_violating_ingest_is_rejected(cconn: flightsql.Connection, catalog: Path
             "stock", pa.table({"sku": ["a"], "site": [1], "level": [1]}), mode="append"
         )
     assert DeltaTable(location).version() == version
+
+
+def ingest_key(uri: str, site: int, barrier: threading.Barrier, outcomes: list[str]) -> None:
+    """Ingests the row ('k', site) into `stock` once every client is ready; notes the outcome."""
+    row = pa.table({"sku": ["k"], "site": [site], "level": [1]})
+    with flightsql.connect(uri, autocommit=True) as conn, conn.cursor() as cursor:
+        barrier.wait()
+        try:
+            cursor.adbc_ingest("stock", row, mode="append")
+            outcomes.append("committed")
+        except flightsql.Error as exc:
+            outcomes.append("refused" if "constraint pk" in str(exc) else str(exc))
+
+
+def test_concurrent_writes_of_one_new_key_commit_once(cserver: ServerProcess) -> None:
+    """Each round, several clients write the same new key at once: one commits, the
+    others are refused naming the key; never two rows with one key."""
+    clients = 4
+    for site in range(100, 104):
+        barrier = threading.Barrier(clients)
+        outcomes: list[str] = []
+        threads = [
+            threading.Thread(target=ingest_key, args=(cserver.uri, site, barrier, outcomes))
+            for _ in range(clients)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert sorted(outcomes) == ["committed"] + ["refused"] * (clients - 1)
+        with flightsql.connect(cserver.uri, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT count(*) AS n FROM stock WHERE sku = 'k' AND site = {site}")
+            assert cur.fetch_arrow_table().column("n").to_pylist() == [1]
 
 
 def test_violating_create_table_as_leaves_no_table(

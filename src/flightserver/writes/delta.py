@@ -10,9 +10,12 @@ no table behind.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -54,6 +57,24 @@ class DeltaCommit:
     bytes: int  # Arrow bytes of the rows written
 
 
+# Writes to a table with a primary key, one at a time: the key's uniqueness is
+# checked against the table as the write starts, so two writes of one new key
+# must not both pass before either commits. (Only this server's writes; Delta
+# itself has no unique constraint.)
+_KEYED_WRITES: dict[str, threading.Lock] = {}
+_KEYED_WRITES_GUARD = threading.Lock()
+
+
+def _keyed_write(
+    location: str, constraints: TableConstraints | None
+) -> AbstractContextManager[object]:
+    if constraints is None or not constraints.primary_key:
+        return contextlib.nullcontext()
+    key = str(Path(location).resolve())
+    with _KEYED_WRITES_GUARD:
+        return _KEYED_WRITES.setdefault(key, threading.Lock())
+
+
 def commit_to_delta(
     table: str,
     location: str,
@@ -63,6 +84,17 @@ def commit_to_delta(
 ) -> DeltaCommit:
     """Writes `data` to the Delta table at `location` (`table` names it in messages)."""
     constraints = constraints if constraints is not None and not constraints.is_empty() else None
+    with _keyed_write(location, constraints):
+        return _commit(table, location, data, mode, constraints)
+
+
+def _commit(
+    table: str,
+    location: str,
+    data: pa.RecordBatchReader,
+    mode: WriteMode,
+    constraints: TableConstraints | None,
+) -> DeltaCommit:
     exists = DeltaTable.is_deltatable(location)
     if mode is WriteMode.CREATE and exists:
         raise WriteRejected(f"table {table} already exists")
