@@ -209,3 +209,24 @@ def test_forged_partition_tickets_are_refused(client: flight.FlightClient) -> No
         packed = commands.pack(sql.TicketStatementQuery(statement_handle=forged))
         with pytest.raises(pa.ArrowInvalid, match="no endpoint"):
             client.do_get(flight.Ticket(packed)).read_all()
+
+
+def test_rulepack_identity_is_readable_through_an_action(
+    client: flight.FlightClient, conn: flightsql.Connection
+) -> None:
+    rulepack = act(client, "GetRulepack", {})
+    assert rulepack["rules"] == [
+        "flightserver.scan_budget",
+        "flightserver.sink_guard",
+        "flightserver.result_rows",
+        "flightserver.scan_recorder",
+        "flightserver.flight_output",
+    ]
+    assert rulepack["config"]["max_endpoints"] == 8
+    assert rulepack["policy"] == "default"
+    # The identity every artifact records is the one the action reads.
+    marker = f"m{uuid.uuid4().hex[:8]}"
+    run_sql(conn, f"SELECT count(*) AS {marker} FROM events")
+    artifact = query_artifact(client, conn, marker)
+    assert artifact["rulepack"] == rulepack["rulepack"]
+    assert artifact["policy_sha256"] == rulepack["policy_sha256"]

@@ -13,6 +13,7 @@ from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.artifacts.recorder import PlanIdentity
+from flightserver.engine.policy import GoverningPolicy
 from flightserver.engine.session import Engine
 from flightserver.engine.statements import PreparedStatement
 
@@ -28,6 +29,7 @@ class ActionContext:
     prepared_statement: Callable[[bytes], PreparedStatement]
     # The rulepack and policy governing `ctx` (the caller's role's; None: the server's).
     plan_identity: PlanIdentity | None = None
+    governing: GoverningPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class CustomAction:
 def all_actions() -> list[CustomAction]:
     """Every custom action the server offers."""
     # Imported here: the action modules import this one for ActionContext.
-    from flightserver.actions import artifacts, catalog, health, maintenance, plans
+    from flightserver.actions import artifacts, catalog, health, maintenance, plans, rulepack
 
     return [
         *plans.actions(),
@@ -48,4 +50,5 @@ def all_actions() -> list[CustomAction]:
         *health.actions(),
         *catalog.actions(),
         *maintenance.actions(),
+        *rulepack.actions(),
     ]

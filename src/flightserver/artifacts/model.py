@@ -168,6 +168,21 @@ class RulepackIdentity(Payload, frozen=True, kw_only=True):
     ] = None
 
 
+class RulepackRequest(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+
+
+class RulepackResponse(Payload, frozen=True, kw_only=True):
+    """The rules and policy governing the caller's statements (its role's, if any)."""
+
+    version: Version1 = 1
+    rulepack: RulepackIdentity
+    rules: Annotated[list[str], msgspec.Meta(description="The physical rules, in order.")]
+    config: Annotated[dict[str, Any], msgspec.Meta(description="The rules' configuration.")]
+    policy: Annotated[str, msgspec.Meta(description="The role's policy name, or `default`.")]
+    policy_sha256: Sha256
+
+
 class SubstraitRoundTrip(Payload, frozen=True, kw_only=True):
     """The plan's Substrait bytes read back into a plan, written again, and run."""
 

@@ -32,6 +32,8 @@ PAYLOADS: tuple[type[model.Payload], ...] = (
     model.PlanManifest,
     model.ExternalTable,
     model.RulepackIdentity,
+    model.RulepackRequest,
+    model.RulepackResponse,
     model.SubstraitRoundTrip,
     model.QueryRequest,
     model.SubstraitPlanResponse,

@@ -285,6 +285,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 scope.ctx,
                 lambda handle: self.statements.prepared.get(handle).statement,
                 scope.governing.plan_identity,
+                scope.governing,
             )
             return action.run(context, body)
 
