@@ -16,12 +16,12 @@ from pyarrow import flight
 
 from flightserver.auth.users import hash_password
 from tests.certificates import make_certificates
+from tests.clients import query
 from tests.conftest import DEMO_CATALOG
 from tests.jdbc.probe import ProbeRunner
 from tests.jdbc.toolchain import compile_probe, fetch_driver
 from tests.server_process import ServerProcess
 from tests.test_jdbc import DRIVER_VERSIONS
-from tests.test_queries import query
 
 PASSWORD = "correct horse battery staple"
 SECRET = "test-token-secret-that-is-long-enough-for-hs256"

@@ -24,6 +24,7 @@ from tests.catalog_files import (
     write_ndjson,
     write_parquet,
 )
+from tests.clients import query
 from tests.server_process import ServerProcess
 
 SALES_YEARS = (2023, 2024, 2025)
@@ -121,18 +122,6 @@ def server(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     state = tmp_path_factory.mktemp("state")
     with ServerProcess.start(["--catalog-dir", str(catalog), "--state-dir", str(state)]) as process:
         yield process
-
-
-@pytest.fixture
-def conn(server: ServerProcess) -> Iterator[flightsql.Connection]:
-    with flightsql.connect(server.uri, autocommit=True) as connection:
-        yield connection
-
-
-def query(conn: flightsql.Connection, sql: str) -> pa.Table:
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
 
 
 def physical_plan(conn: flightsql.Connection, sql: str) -> str:

@@ -18,6 +18,7 @@ from deltalake import write_deltalake
 from pyarrow import flight
 
 from tests.catalog_files import PEOPLE, declare_autoload, define, write_parquet
+from tests.clients import query
 from tests.server_process import ServerProcess
 
 
@@ -92,18 +93,6 @@ def server(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     state = tmp_path_factory.mktemp("state")
     with ServerProcess.start(["--catalog-dir", str(catalog), "--state-dir", str(state)]) as process:
         yield process
-
-
-@pytest.fixture
-def conn(server: ServerProcess) -> Iterator[flightsql.Connection]:
-    with flightsql.connect(server.uri, autocommit=True) as connection:
-        yield connection
-
-
-def query(conn: flightsql.Connection, sql: str) -> pa.Table:
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
 
 
 def sorted_values(conn: flightsql.Connection, sql: str) -> list[int]:

@@ -17,9 +17,9 @@ from flightserver.config import (
     config_options,
     load_config,
 )
+from tests.clients import query
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
-from tests.test_queries import query
 
 
 def test_help_documents_every_option_and_its_variable() -> None:

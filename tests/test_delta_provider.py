@@ -23,6 +23,7 @@ from deltalake import DeltaTable, QueryBuilder, write_deltalake
 
 from flightserver.catalog.delta import FALLBACK_PROVIDER, OUR_PROVIDER, DeltaTables
 from flightserver.engine.native import DeltaProvider
+from tests.clients import query
 from tests.server_process import ServerProcess
 
 DAYS = [f"d{day:02}" for day in range(12)]
@@ -99,18 +100,6 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(catalog: Path) -> Iterator[ServerProcess]:
     with ServerProcess.start(["--catalog-dir", str(catalog)]) as process:
         yield process
-
-
-@pytest.fixture
-def conn(server: ServerProcess) -> Iterator[flightsql.Connection]:
-    with flightsql.connect(server.uri, autocommit=True) as connection:
-        yield connection
-
-
-def query(conn: flightsql.Connection, sql: str) -> pa.Table:
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
 
 
 def values(table: pa.Table, column: str) -> list[Any]:

@@ -18,10 +18,10 @@ from pyarrow import flight
 
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
+from tests.clients import query
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
 from tests.test_protocol_flight import descriptor, packed
-from tests.test_queries import query
 
 ENDLESS = "SELECT value FROM generate_series(1, 100000000000)"
 

@@ -26,6 +26,7 @@ from pyarrow import flight
 from flightserver.protocol import commands
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
+from tests.clients import query
 from tests.server_process import ServerProcess
 
 DAYS = ["d1", "d2", "d3", "d4"]
@@ -75,12 +76,6 @@ def server(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture
-def conn(server: ServerProcess) -> Iterator[flightsql.Connection]:
-    with flightsql.connect(server.uri, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
 def client(server: ServerProcess) -> Iterator[flight.FlightClient]:
     with flight.FlightClient(server.uri) as flight_client:
         yield flight_client
@@ -91,16 +86,10 @@ def act(client: flight.FlightClient, name: str, body: dict[str, Any]) -> dict[st
     return json.loads(result.body.to_pybytes())
 
 
-def run_sql(conn: flightsql.Connection, text: str) -> pa.Table:
-    with conn.cursor() as cur:
-        cur.execute(text)
-        return cur.fetch_arrow_table()
-
-
 def query_artifact(client: flight.FlightClient, conn: flightsql.Connection, marker: str) -> Any:
     act(client, "ListArtifacts", {"limit": 1})  # waits for recorded artifacts to be written
     [artifact_id] = (
-        run_sql(
+        query(
             conn,
             "SELECT artifact_id FROM system.queries"
             f" WHERE artifact_type = 'query' AND sql LIKE '%{marker}%' AND sql NOT LIKE '%system%'",
@@ -120,7 +109,7 @@ def test_artifact_names_delta_version_files_and_pruning(
     client: flight.FlightClient, conn: flightsql.Connection
 ) -> None:
     marker = f"m{uuid.uuid4().hex[:8]}"
-    rows = run_sql(conn, f"SELECT id AS {marker} FROM events WHERE day = 'd2'")
+    rows = query(conn, f"SELECT id AS {marker} FROM events WHERE day = 'd2'")
     assert rows.num_rows == 10
     artifact = query_artifact(client, conn, marker)
     [scan] = [scan for scan in artifact["scans"] if scan["delta"]]
@@ -139,7 +128,7 @@ def test_other_scans_are_recorded_with_estimates(
     client: flight.FlightClient, conn: flightsql.Connection
 ) -> None:
     marker = f"m{uuid.uuid4().hex[:8]}"
-    run_sql(conn, f"SELECT sum(id) AS {marker} FROM wide WHERE id % 7 = 0")
+    query(conn, f"SELECT sum(id) AS {marker} FROM wide WHERE id % 7 = 0")
     artifact = query_artifact(client, conn, marker)
     [scan] = artifact["scans"]
     assert scan["delta"] is None
@@ -173,7 +162,7 @@ def test_partitions_become_endpoints_fetched_in_parallel(
     # A used endpoint cannot be read again; ADBC reads every endpoint of a result.
     with pytest.raises(pa.ArrowKeyError, match="unknown or has expired"):
         client.do_get(info.endpoints[0].ticket).read_all()
-    assert run_sql(conn, "SELECT id FROM wide").num_rows == PARTS * 1000
+    assert query(conn, "SELECT id FROM wide").num_rows == PARTS * 1000
 
 
 def test_ordered_results_stay_one_stream(client: flight.FlightClient) -> None:
@@ -226,7 +215,7 @@ def test_rulepack_identity_is_readable_through_an_action(
     assert rulepack["policy"] == "default"
     # The identity every artifact records is the one the action reads.
     marker = f"m{uuid.uuid4().hex[:8]}"
-    run_sql(conn, f"SELECT count(*) AS {marker} FROM events")
+    query(conn, f"SELECT count(*) AS {marker} FROM events")
     artifact = query_artifact(client, conn, marker)
     assert artifact["rulepack"] == rulepack["rulepack"]
     assert artifact["policy_sha256"] == rulepack["policy_sha256"]

@@ -33,9 +33,9 @@ from flightserver.engine.native import (
     SqlSyntaxError,
 )
 from flightserver.engine.policy import build_policy, sql_options
+from tests.clients import query
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
-from tests.test_queries import query
 
 NATION_FILE = DEMO_CATALOG / "data" / "nation.parquet"
 

@@ -13,9 +13,10 @@ from datafusion import SessionContext
 from datafusion.substrait import Producer
 
 import flightserver
+from tests.clients import query
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
-from tests.test_queries import SOURCES, query
+from tests.test_queries import SOURCES
 
 NATION = pyarrow.parquet.read_table(DEMO_CATALOG / "data/nation.parquet")
 

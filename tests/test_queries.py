@@ -13,6 +13,7 @@ import pytest
 from adbc_driver_manager import AdbcStatusCode, ProgrammingError
 from deltalake import DeltaTable
 
+from tests.clients import query
 from tests.conftest import DEMO_CATALOG
 
 DATA = DEMO_CATALOG / "data"
@@ -22,12 +23,6 @@ SOURCES = {
     "nation": lambda: pyarrow.parquet.read_table(DATA / "nation.parquet"),
     "customer": lambda: DeltaTable(str(DATA / "customer")).to_pyarrow_table(),
 }
-
-
-def query(conn: flightsql.Connection, sql: str) -> pa.Table:
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetch_arrow_table()
 
 
 def rows(table: pa.Table) -> list[dict[str, Any]]:

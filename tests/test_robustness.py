@@ -21,9 +21,9 @@ from pyarrow import flight
 from flightserver.protocol import commands
 from flightserver.protocol.errors import RequestError
 from flightserver.protocol.generated import flight_sql_pb2 as sql
+from tests.clients import query
 from tests.server_process import ServerProcess
 from tests.test_protocol_flight import descriptor
-from tests.test_queries import query
 
 # Statuses a malformed request may get: anything but INTERNAL or UNKNOWN.
 CLEAR_STATUSES = (

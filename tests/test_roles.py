@@ -20,12 +20,12 @@ from adbc_driver_manager import AdbcStatusCode, Error, ProgrammingError
 
 from flightserver.auth.users import hash_password
 from flightserver.engine.native import POLICY_ERROR_PREFIX
+from tests.clients import query
 from tests.conftest import DEMO_CATALOG
 from tests.jdbc.probe import ProbeRunner, Report
 from tests.jdbc.toolchain import compile_probe, fetch_driver
 from tests.server_process import ServerProcess
 from tests.test_jdbc import DRIVER_VERSIONS
-from tests.test_queries import query
 
 PASSWORD = "roles-password"
 STATEMENT_CLASS = "flightserver.policy.statement_class"

@@ -13,9 +13,9 @@ from flightserver import _native
 from flightserver.config import ServerConfig
 from flightserver.engine.native import ExtensionVersionError, Rulepack, check_ffi_compatibility
 from flightserver.engine.policy import build_policy
+from tests.clients import query
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
-from tests.test_queries import query
 
 
 def test_extension_matches_the_datafusion_wheel_major() -> None:

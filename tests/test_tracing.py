@@ -17,10 +17,10 @@ import pytest
 from pyarrow import flight
 
 from flightserver.ops.tracing import QUERY_ID_ATTRIBUTE
+from tests.clients import query
 from tests.conftest import DEMO_CATALOG
 from tests.server_process import ServerProcess
 from tests.test_limits import statement
-from tests.test_queries import query
 
 SERVICE = "arrow.flight.protocol.FlightService"
 
