@@ -18,7 +18,7 @@ from pyarrow import flight
 from bench.bare_server import HELD
 from bench.clients import AdbcClient
 from bench.engines import client_dataframe, datafusion_context, stream_reader
-from bench.processes import bare_server, flightserver
+from bench.processes import bare_server, flightserver, ps
 from bench.results import SectionResult, ratio_figure
 from bench.settings import Settings
 from bench.stats import summarize
@@ -41,7 +41,7 @@ def run(settings: Settings) -> SectionResult:
         adbc_bare = AdbcClient(bare.uri)
         pyarrow_bare = flight.connect(bare.uri)
         # CPU seconds per query: the server process's, and this process's for the engine.
-        server_cpu, own_cpu = server.ps(), psutil.Process()
+        server_cpu, own_cpu = ps(server), psutil.Process()
         cpu: dict[str, list[float]] = {"server": [], "engine": []}
 
         def keep(name: str, table: pa.Table) -> None:
