@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
-from datafusion import SessionContext
+from datafusion import DataFrame, SessionContext
 from pyarrow import flight
 
 from flightserver.artifacts.recorder import StatementTrace
@@ -61,6 +61,10 @@ class Prepared:
 
     statement: PreparedStatement
     parameters: pa.RecordBatch | None = None
+    # The query as planned when prepared, in `planned_in`: its first execution runs it
+    # instead of planning again (ADBC prepares every new query text, then executes it).
+    plan: DataFrame | None = None
+    planned_in: SessionContext | None = None
 
 
 def serialize_schema(schema: pa.Schema) -> bytes:
@@ -91,14 +95,20 @@ class StatementService:
         ctx: SessionContext,
         statement: PreparedStatement,
         parameters: pa.RecordBatch | None = None,
+        plan: DataFrame | None = None,
     ) -> Run:
+        """Runs `statement`, or streams `plan` (the statement as planned already)."""
         values = parameter_values(parameters, 0) if parameters is not None else None
         query = self.queries.start(statement.sql or "(Substrait plan)")
         trace = StatementTrace(self.engine.artifacts, statement)
         with self.queries.planning(query):
             try:
                 with self.engine.admission.slot():
-                    result = self.engine.execute(ctx, statement, values)
+                    result = (
+                        QueryResult(plan, plan.schema())
+                        if plan is not None
+                        else self.engine.execute(ctx, statement, values)
+                    )
             except Exception as exc:
                 trace.failed(exc)
                 raise engine_error(exc) from exc
@@ -128,13 +138,26 @@ class StatementService:
         command: sql.CommandPreparedStatementQuery,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
-        prepared = self.prepared.get(command.prepared_statement_handle)
+        handle = command.prepared_statement_handle
+        prepared = self.prepared.get(handle)
         parameters = prepared.parameters
         if parameters is not None and parameters.num_rows > 1:
             raise InvalidRequest(
                 f"a query takes one row of parameters; {parameters.num_rows} rows are bound"
             )
-        return self._info(self._run(ctx, prepared.statement, parameters), descriptor)
+        plan = self._take_plan(handle, prepared, ctx)
+        return self._info(self._run(ctx, prepared.statement, parameters, plan), descriptor)
+
+    def _take_plan(
+        self, handle: bytes, prepared: Prepared, ctx: SessionContext
+    ) -> DataFrame | None:
+        """The plan made when preparing, once: later executions plan afresh, so that
+        they see tables as they are then."""
+        if prepared.plan is None:
+            return None
+        self.prepared.update(handle, lambda held: replace(held, plan=None, planned_in=None))
+        usable = prepared.parameters is None and prepared.planned_in is ctx
+        return prepared.plan if usable else None
 
     def info_substrait(
         self,
@@ -252,15 +275,17 @@ class StatementService:
             StatementTrace(self.engine.artifacts, adhoc(request.query)).failed(exc)
             self.queries.rejected(request.query, str(exc))
             raise engine_error(exc) from exc
-        return self._created(statement)
+        return self._created(statement, ctx)
 
     def create_prepared_substrait(
         self, ctx: SessionContext, request: sql.ActionCreatePreparedSubstraitPlanRequest
     ) -> bytes:
-        return self._created(self._prepare_substrait(ctx, request.plan.plan))
+        return self._created(self._prepare_substrait(ctx, request.plan.plan), ctx)
 
-    def _created(self, statement: PreparedStatement) -> bytes:
-        handle = self.prepared.add(Prepared(statement))
+    def _created(self, statement: PreparedStatement, ctx: SessionContext) -> bytes:
+        plan = statement.plan
+        held = Prepared(replace(statement, plan=None), plan=plan, planned_in=ctx)
+        handle = self.prepared.add(held)
         return commands.pack(
             sql.ActionCreatePreparedStatementResult(
                 prepared_statement_handle=handle,
