@@ -59,7 +59,7 @@ class BareServer(flight.FlightServerBase):
             return flight.RecordBatchStream(self._held)
         with self._lock:
             df = self._planned.pop(ticket.ticket)
-        return flight.RecordBatchStream(stream_reader(df))
+        return flight.RecordBatchStream(stream_reader(self._ctx, df))
 
 
 def _query_text(command: bytes) -> str:

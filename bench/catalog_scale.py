@@ -1,19 +1,23 @@
-"""Section 6: start-up and catalog (re)loading with 1,000 registered tables.
+"""Section 6: start-up, catalog loading and refresh with 1,000 registered tables.
 
 Start-up is timed from process start to the "listening" line, against a server
-with an empty catalog. The server has no refresh operation yet, so loading is
-measured in process: flightserver's load_catalog (what start-up and a refresh run),
-against registering the same files with DataFusion's register_parquet.
+with an empty catalog. Loading is measured in process: flightserver's
+load_catalog (what start-up runs), against registering the same files with
+DataFusion's register_parquet. Refresh is measured through a running server's
+RefreshCatalog action (client round trip): with nothing changed, and with one
+definition added then removed, against the same action on an empty catalog.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datafusion import SessionContext
+from pyarrow import flight
 
 from bench.clients import AdbcClient
 from bench.data import write_definitions
@@ -73,6 +77,32 @@ def _load_with_register_parquet(catalog_dir: Path) -> None:
         ctx.register_parquet(path.stem, str(path))
 
 
+def _refresh(client: flight.FlightClient) -> dict[str, object]:
+    [result] = client.do_action(flight.Action("RefreshCatalog", b"{}"))
+    return json.loads(result.body.to_pybytes())
+
+
+def _refresh_times(catalog_dir: Path, repeats: int) -> dict[str, list[float]]:
+    """RefreshCatalog round trips on a server of `catalog_dir`: unchanged, one added,
+    one removed."""
+    times: dict[str, list[float]] = {"unchanged": [], "one_added": [], "one_removed": []}
+    extra = catalog_dir / "tables" / "zz_extra.toml"
+    first = next(iter(sorted((catalog_dir / "files").glob("*.parquet"))), None)
+    with flightserver(catalog_dir) as server, flight.connect(server.uri) as client:
+        _refresh(client)  # warm-up
+        for _ in range(repeats):
+            times["unchanged"].append(seconds(lambda: _refresh(client)))
+            if first is None:
+                continue
+            extra.write_text(
+                f'name = "zz_extra"\nformat = "parquet"\nlocation = "files/{first.name}"\n'
+            )
+            times["one_added"].append(seconds(lambda: _refresh(client)))
+            extra.unlink()
+            times["one_removed"].append(seconds(lambda: _refresh(client)))
+    return times
+
+
 def run(settings: Settings) -> SectionResult:
     started = time.perf_counter()
     many = many_tables_catalog(settings.work_dir)
@@ -92,6 +122,8 @@ def run(settings: Settings) -> SectionResult:
         settings.repeats,
     )
     empty_load = [seconds(lambda: _load_with_flightserver(empty)) for _ in range(3)]
+    refresh_many = _refresh_times(many, settings.repeats)
+    refresh_empty = _refresh_times(empty, settings.repeats)
     many_start, empty_start = summarize(start_many), summarize(start_empty)
     figures = [
         ratio_figure(
@@ -108,7 +140,23 @@ def run(settings: Settings) -> SectionResult:
             summarize(loading["load_catalog"]),
             "DataFusion register_parquet of the same files",
             summarize(loading["register_parquet"]),
-            note="in process; the server has no refresh operation yet",
+            note="in process",
+        ),
+        ratio_figure(
+            SECTION,
+            f"RefreshCatalog with {TABLES} tables, nothing changed",
+            summarize(refresh_many["unchanged"]),
+            "RefreshCatalog on an empty catalog",
+            summarize(refresh_empty["unchanged"]),
+            note="client round trip through the running server",
+        ),
+        ratio_figure(
+            SECTION,
+            f"RefreshCatalog with {TABLES} tables, one definition added",
+            summarize(refresh_many["one_added"]),
+            "RefreshCatalog on an empty catalog",
+            summarize(refresh_empty["unchanged"]),
+            note=f"removing it again: median {summarize(refresh_many['one_removed']).median:.3f} s",
         ),
     ]
     details = {
@@ -117,5 +165,6 @@ def run(settings: Settings) -> SectionResult:
         "start_up_seconds": {"many": start_many, "empty": start_empty},
         "load_seconds": loading,
         "load_empty_catalog_seconds": empty_load,
+        "refresh_seconds": {"many": refresh_many, "empty": refresh_empty["unchanged"]},
     }
     return SectionResult(SECTION, time.perf_counter() - started, figures, details)

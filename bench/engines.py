@@ -14,8 +14,9 @@ from flightserver.catalog.loader import load_catalog
 from flightserver.config import ServerConfig
 from flightserver.engine.admission import Admission, Deadline
 from flightserver.engine.client_types import with_client_types
+from flightserver.engine.physical import plan_physical
 from flightserver.engine.session import session_config
-from flightserver.engine.streaming import StreamControls, stream_dataframe
+from flightserver.engine.streaming import StreamControls, stream_query
 
 
 def datafusion_context(catalog_dir: Path, target_partitions: int | None = None) -> SessionContext:
@@ -35,10 +36,10 @@ def client_dataframe(ctx: SessionContext, query: str) -> DataFrame:
     return with_client_types(df, df.schema())
 
 
-def stream_reader(df: DataFrame) -> pa.RecordBatchReader:
-    """The server's own streaming path (execute_stream, partitions merged inside DataFusion)."""
+def stream_reader(ctx: SessionContext, df: DataFrame) -> pa.RecordBatchReader:
+    """The server's own streaming path (one physical plan, partitions merged inside DataFusion)."""
     controls = StreamControls(threading.Event(), Deadline(None), Admission(1024, 0, 1.0))
-    return stream_dataframe(df, df.schema(), _unchanged, controls)
+    return stream_query(plan_physical(ctx, df), None, df.schema(), _unchanged, controls)
 
 
 def _unchanged(exc: Exception) -> Exception:

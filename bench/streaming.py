@@ -77,7 +77,7 @@ def run(settings: Settings) -> SectionResult:
 
         def engine_query() -> None:
             with _cpu_seconds(cpu, ("engine", own)):
-                keep("engine", stream_reader(client_dataframe(ctx, QUERY)).read_all())
+                keep("engine", stream_reader(ctx, client_dataframe(ctx, QUERY)).read_all())
 
         alternatives = {
             "server": server_query,
@@ -86,10 +86,10 @@ def run(settings: Settings) -> SectionResult:
                 "transport_pyarrow_client", pyarrow_bare.do_get(flight.Ticket(HELD)).read_all()
             ),
             "engine": engine_query,
-            "engine_view_types": lambda: stream_reader(ctx.sql(QUERY)).read_all(),
+            "engine_view_types": lambda: stream_reader(ctx, ctx.sql(QUERY)).read_all(),
             "to_arrow_table": lambda: scan_ctx.sql(QUERY).to_arrow_table(),
             "c_stream": lambda: pa.RecordBatchReader.from_stream(scan_ctx.sql(QUERY)).read_all(),
-            "execute_stream": lambda: stream_reader(scan_ctx.sql(QUERY)).read_all(),
+            "execute_stream": lambda: stream_reader(scan_ctx, scan_ctx.sql(QUERY)).read_all(),
         }
         samples = interleaved(alternatives, settings.repeats)
         result_bytes = client_dataframe(ctx, QUERY).to_arrow_table().nbytes

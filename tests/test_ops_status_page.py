@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 from PIL import Image
 
+from tests.catalog_files import define
 from tests.conftest import DEMO_CATALOG, REPO
 from tests.server_process import ServerProcess
 
@@ -123,3 +126,38 @@ def test_status_page_renders_history(
         assert query["query_id"] in dom.stdout
     assert "SELECT r_name FROM region" in dom.stdout
     assert "no_such_table" in dom.stdout
+
+
+# The catalog view: a warning badge (a Delta table read by the fallback provider).
+WARNING_AMBER = (0xB9, 0x77, 0x0E)
+
+
+def test_status_page_shows_catalog_health_and_delta_pins(
+    chromium: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    catalog = tmp_path_factory.mktemp("status-catalog")
+    write_deltalake(catalog / "data" / "ledger", pa.table({"v": [1, 2]}))
+    define(catalog, "ledger", 'name = "ledger"\nformat = "delta"\nlocation = "data/ledger"\n')
+    nested = pa.table({"id": [1], "s": [{"a": 1}]})
+    mapping = {"delta.columnMapping.mode": "name"}
+    write_deltalake(catalog / "data" / "nested", nested, configuration=mapping)
+    define(catalog, "nested", 'name = "nested"\nformat = "delta"\nlocation = "data/nested"\n')
+    define(catalog, "lost", 'name = "lost"\nformat = "csv"\nlocation = "data/lost.csv"\n')
+    args = ["--catalog-dir", str(catalog), "--state-dir", str(tmp_path / "state")]
+    with ServerProcess.start([*args, "--http-port", "0"]) as server:
+        url = server.announced("http") + "/"
+        shot = _screenshot(chromium, url, tmp_path, "catalog")
+        dom = _browse(chromium, url, tmp_path / "profile-catalog-dom", "--dump-dom")
+        with urllib.request.urlopen(url + "api/status") as response:
+            status = json.load(response)
+    # Loaded (green), the fallback's warning (amber), the missing file (red).
+    assert _count(shot, OK_GREEN) > BADGE_PIXELS
+    assert _count(shot, WARNING_AMBER) > BADGE_PIXELS
+    assert _count(shot, ERROR_RED) > BADGE_PIXELS
+    assert 'data-state="rendered"' in dom.stdout
+    pins = {pin["table"]: pin for pin in status["catalog"]["delta_tables"]}
+    ledger = pins["datafusion.public.ledger"]
+    assert ledger["table_version"] == 0
+    assert ledger["file_set_sha256"] in dom.stdout
+    assert "datafusion.public.nested" in dom.stdout and "columnMapping" in dom.stdout
+    assert "lost.csv does not exist" in dom.stdout

@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet
 import pytest
 from adbc_driver_manager import AdbcStatusCode, ProgrammingError
-from datafusion import SessionContext
+from datafusion import SessionContext, substrait
+from substrait import proto as substrait_proto
 
 from flightserver.config import PolicyConfig, ServerConfig
 from flightserver.engine.native import (
@@ -154,6 +155,7 @@ def test_rulepack_identity_is_readable_and_follows_its_configuration() -> None:
         "scan_budget": {"max_scan_rows": None, "max_scan_bytes": None},
         "writes_allowed": False,
         "max_result_rows": None,
+        "max_endpoints": 1,
     }
     assert rulepack().config_hash == default.config_hash
     # Settings the rules read change the hash; others do not.
@@ -165,6 +167,8 @@ def test_rulepack_identity_is_readable_and_follows_its_configuration() -> None:
         "flightserver.scan_budget",
         "flightserver.sink_guard",
         "flightserver.result_rows",
+        "flightserver.scan_recorder",
+        "flightserver.flight_output",
     ]
 
 
@@ -417,11 +421,6 @@ def test_max_result_rows_stops_a_running_query(result_rows_limited: Served) -> N
     assert "over the limit of 20 rows" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="protocol/server.py streams through pyarrow's RecordBatchStream, which turns a "
-    "Flight error raised mid-stream into UNKNOWN; flight.GeneratorStream keeps the status",
-)
 def test_max_result_rows_while_running_is_permission_denied(result_rows_limited: Served) -> None:
     denied(result_rows_limited, OVER_LIMIT_WHILE_RUNNING)
 
@@ -440,3 +439,52 @@ def test_denied_functions(tmp_path: Path) -> None:
             message = denied(served, sql)
             assert "flightserver.policy.function" in message
         assert rows_of(served, "SELECT abs(-1) AS a") == [{"a": 1}]
+        # Substrait plans answer to the same policy.
+        plan = substrait_plan("SELECT n_name, random() AS r FROM nation")
+        with served.connect() as conn, pytest.raises(ProgrammingError) as raised:
+            run_substrait(conn, plan)
+        assert raised.value.status_code == AdbcStatusCode.UNAUTHORIZED, str(raised.value)
+        assert "flightserver.policy.function" in str(raised.value)
+        allowed = substrait_plan("SELECT n_name, abs(n_nationkey) AS k FROM nation")
+        with served.connect() as conn:
+            assert run_substrait(conn, allowed).num_rows == 25
+
+
+def run_substrait(conn: flightsql.Connection, plan: bytes) -> pa.Table:
+    with conn.cursor() as cursor:
+        cursor.execute(plan)
+        return cursor.fetch_arrow_table()
+
+
+def substrait_plan(sql: str) -> bytes:
+    """`sql`'s Substrait plan, made in process by DataFusion over the demo catalog."""
+    ctx = SessionContext()
+    ctx.register_parquet("nation", str(DEMO_CATALOG / "data" / "nation.parquet"))
+    return substrait.Producer.to_substrait_plan(ctx.sql(sql).logical_plan(), ctx).encode()
+
+
+def test_substrait_plans_reading_unknown_tables_are_refused(default_policy: Served) -> None:
+    # A table the producer knew but the server has not: no plan reads past the catalog.
+    ctx = SessionContext()
+    ctx.register_parquet("secrets", str(DEMO_CATALOG / "data" / "nation.parquet"))
+    plan = substrait.Producer.to_substrait_plan(
+        ctx.sql("SELECT * FROM secrets").logical_plan(), ctx
+    )
+    with default_policy.connect() as conn, pytest.raises(ProgrammingError, match="secrets"):
+        run_substrait(conn, plan.encode())
+    # Files read by path would go around the catalog and the policy's locations.
+    outside = default_policy.outside / "secret.parquet"
+    pyarrow.parquet.write_table(pa.table({"a": [1]}), outside)
+    by_path = substrait_proto.Plan()
+    root = by_path.relations.add().root
+    root.names.append("a")
+    read = root.input.read
+    read.base_schema.names.append("a")
+    read.base_schema.struct.types.add().i64.nullability = substrait_proto.Type.NULLABILITY_NULLABLE
+    item = read.local_files.items.add()
+    item.uri_file = outside.as_uri()
+    item.parquet.SetInParent()
+    with default_policy.connect() as conn, pytest.raises(ProgrammingError) as raised:
+        run_substrait(conn, by_path.SerializeToString())
+    assert raised.value.status_code == AdbcStatusCode.INVALID_ARGUMENT
+    assert "reads of files by path are not supported" in str(raised.value)

@@ -216,7 +216,8 @@ def test_ingest_with_wrong_schema_is_rejected_and_commits_nothing(
 
 def test_ingested_tables_survive_a_restart(tmp_path: object) -> None:
     state = str(tmp_path)
-    args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", state]
+    # Ingest is an INSERT to the policy, which denies DML by default.
+    args = ["--catalog-dir", str(DEMO_CATALOG), "--state-dir", state, "--policy-allow-dml", "true"]
     with (
         ServerProcess.start(args) as server,
         flightsql.connect(server.uri, autocommit=True) as conn,

@@ -12,6 +12,7 @@ import pytest
 from pyarrow import flight
 
 from flightserver.artifacts import model, registry
+from flightserver.catalog import model as catalog_model
 from tests.server_process import ServerProcess
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
@@ -44,7 +45,7 @@ def test_every_payload_is_versioned_and_strict(payload: type[model.Payload]) -> 
 def test_every_struct_in_model_is_registered() -> None:
     structs = {
         value
-        for value in vars(model).values()
+        for value in [*vars(model).values(), *vars(catalog_model).values()]
         if isinstance(value, type)
         and issubclass(value, model.Payload)
         and value is not model.Payload

@@ -76,6 +76,7 @@ def serve(config_path: Path | None, **overrides: str | None) -> None:
     os.environ.setdefault("RUST_MIN_STACK", str(64 * 1024 * 1024))
     # Imported here so `--help` works without loading the engine.
     from flightserver.app import build_server
+    from flightserver.catalog.health import delta_states
     from flightserver.engine.session import Engine
     from flightserver.ops.runtime import Operations
 
@@ -84,6 +85,9 @@ def serve(config_path: Path | None, **overrides: str | None) -> None:
         started = time.perf_counter()
         engine = Engine(config)
         operations.catalog_loaded(engine.catalog, time.perf_counter() - started)
+        # Refreshes (action, polling) keep metrics and the status page current.
+        engine.catalog_loader.listeners.append(operations.catalog_loaded)
+        operations.state.delta_tables = lambda: delta_states(engine.delta_tables)
         try:
             server = build_server(config, engine)
         except (OSError, ValueError) as exc:

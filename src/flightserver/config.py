@@ -10,18 +10,21 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 
 from flightserver.ops.logs import LogFormat
+from flightserver.writes.maintenance_config import MaintenancePolicy
 
 ENV_PREFIX = "FLIGHTSERVER_"
 
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -85,6 +88,15 @@ class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = None
 
 
+def builtin_roles() -> dict[str, PolicyConfig]:
+    """The roles every server has; `[roles.NAME]` in TOML changes their fields or adds roles."""
+    return {
+        "reader": PolicyConfig(allow_ddl=False),
+        "writer": PolicyConfig(allow_ddl=False, allow_dml=True, allow_copy=True),
+        "admin": PolicyConfig(allow_ddl=True, allow_dml=True, allow_copy=True, allow_session=True),
+    }
+
+
 class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Resource governance: concurrency, waiting, time and memory per query."""
 
@@ -103,6 +115,13 @@ class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         float | None,
         msgspec.Meta(description="Stop a query's result stream after this long (unset: no limit)."),
     ] = None
+    max_prepared_statements_per_session: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description="Prepared statements one session (or, without a session cookie, one "
+            "connection) may hold open."
+        ),
+    ] = 256
     max_sql_bytes: Annotated[
         PositiveInt, msgspec.Meta(description="Longest SQL text accepted.")
     ] = 1_000_000
@@ -148,6 +167,12 @@ class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lockout_seconds: Annotated[
         float, msgspec.Meta(gt=0, description="Window over which failed logins are counted.")
     ] = 60.0
+    default_role: Annotated[
+        str, msgspec.Meta(description="Role of a users-file entry that names none.")
+    ] = "reader"
+    anonymous_role: Annotated[
+        str, msgspec.Meta(description="Role of calls without credentials (allow_anonymous).")
+    ] = "reader"
 
 
 class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -163,6 +188,45 @@ class TlsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         str | None,
         msgspec.Meta(description="PEM CA bundle; clients must present a certificate it signed."),
     ] = None
+
+
+class TraceExporter(StrEnum):
+    NONE = "none"  # tracing off: no spans are made
+    CONSOLE = "console"  # one JSON line per span on standard output
+    OTLP = "otlp"  # OTLP over gRPC to a collector
+
+
+class TracingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """OpenTelemetry: one span per Flight RPC, carrying the query id of logs and artifacts."""
+
+    exporter: Annotated[
+        TraceExporter,
+        msgspec.Meta(
+            description="Where spans go: none (tracing off), console (JSON lines on stdout), "
+            "or otlp (a collector over OTLP/gRPC)."
+        ),
+    ] = TraceExporter.NONE
+    otlp_endpoint: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="OTLP/gRPC collector address (unset: OTEL_EXPORTER_OTLP_ENDPOINT, "
+            "or http://localhost:4317)."
+        ),
+    ] = None
+    service_name: Annotated[
+        str, msgspec.Meta(description="The service.name resource attribute of the spans.")
+    ] = "flightserver"
+
+
+class ArtifactsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Retention of the artifact store (`system.queries`)."""
+
+    retention_days: Annotated[
+        float, msgspec.Meta(gt=0, description="Artifacts older than this many days are deleted.")
+    ] = 7.0
+    max_rows: Annotated[
+        PositiveInt, msgspec.Meta(description="At most this many artifacts are kept (newest).")
+    ] = 100_000
 
 
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -183,6 +247,20 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             "COPY may write here."
         ),
     ] = "state"
+    catalog_refresh_seconds: Annotated[
+        PositiveSeconds | None,
+        msgspec.Meta(
+            description="Re-read the catalog folder this often: added, changed and removed "
+            "definitions and autoload folders take effect (unset: only on RefreshCatalog).",
+        ),
+    ] = None
+    delta_repin_seconds: Annotated[
+        PositiveSeconds | None,
+        msgspec.Meta(
+            description="Move Delta tables to their newest version this often, except those "
+            "pinned to a chosen version (unset: only on RepinDelta).",
+        ),
+    ] = None
     target_partitions: Annotated[
         PositiveInt | None,
         msgspec.Meta(description="DataFusion target partitions (unset: one per core)."),
@@ -221,10 +299,28 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         PositiveInt,
         msgspec.Meta(description="How many finished queries the status page remembers."),
     ] = 200
+    max_endpoints: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description="Serve a result whose plan has 2 to this many output partitions as one "
+            "Flight endpoint per partition, for clients to fetch in parallel (1: one stream)."
+        ),
+    ] = 1
+    artifacts: ArtifactsConfig = msgspec.field(default_factory=ArtifactsConfig)
+    # Without a users file every call runs under `policy`; with one, under its role's policy.
     policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)
+    roles: Annotated[
+        dict[str, PolicyConfig],
+        msgspec.Meta(
+            description="Policy of each role (TOML only): reader, writer and admin are built in; "
+            "[roles.NAME] changes a built-in role's fields or adds a role."
+        ),
+    ] = msgspec.field(default_factory=builtin_roles)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
+    maintenance: MaintenancePolicy = msgspec.field(default_factory=MaintenancePolicy)
+    tracing: TracingConfig = msgspec.field(default_factory=TracingConfig)
 
 
 class ConfigError(ValueError):
@@ -272,8 +368,8 @@ def _leaf_options(
         if isinstance(field_type, msgspec.inspect.Metadata):
             description = (field_type.extra_json_schema or {}).get("description", "")
             field_type = field_type.type
-        if isinstance(field_type, msgspec.inspect.ListType):
-            continue  # lists are set in the TOML file only
+        if isinstance(field_type, msgspec.inspect.ListType | msgspec.inspect.DictType):
+            continue  # lists and tables (roles, per-table overrides) are set in the TOML file only
         yield ConfigOption(path, field_type, description)
 
 
@@ -287,6 +383,8 @@ def load_config(
             raw = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    if isinstance(raw.get("roles"), dict):
+        raw["roles"] = _with_builtin_roles(raw["roles"])
     for name, value in (overrides or {}).items():
         if value is None:
             continue
@@ -299,3 +397,18 @@ def load_config(
         return msgspec.convert(raw, ServerConfig, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from exc
+
+
+def _with_builtin_roles(configured: dict[str, Any]) -> dict[str, Any]:
+    """`[roles.NAME]` tables laid over the built-in roles, field by field.
+
+    A table naming a built-in role changes only the fields it sets, so
+    `[roles.reader] max_scan_rows = 10` keeps the reader from writing.
+    """
+    merged: dict[str, Any] = {
+        name: msgspec.to_builtins(policy) for name, policy in builtin_roles().items()
+    }
+    for name, fields in configured.items():
+        base = merged.get(name, {})
+        merged[name] = {**base, **fields} if isinstance(fields, dict) else fields
+    return merged

@@ -29,8 +29,8 @@ import java.util.Properties;
  * Drives the Arrow Flight SQL JDBC driver the way DBeaver does on connect and browse, then
  * prints one JSON document of what it observed.
  *
- * <p>Usage: {@code JdbcProbe SCENARIO URL [ARGS...]}; scenario {@code types} reads its queries from
- * stdin. Every step runs on its own: a step that
+ * <p>Usage: {@code JdbcProbe SCENARIO URL [ARGS...]}; scenarios {@code types} and {@code
+ * execute} read their statements from stdin. Every step runs on its own: a step that
  * throws is recorded with its stack trace and the scenario goes on, so one run reports every
  * failure. Values are reported as canonical strings (see {@link #cell}) next to their JDBC type
  * names, for pytest to compare against what it computed independently. Only java.sql is used, so
@@ -125,6 +125,14 @@ public final class JdbcProbe {
         break;
       case "update":
         probe.update(rest.get(0));
+        break;
+      case "writes":
+        probe.writes(rest.get(0), rest.get(1), rest.get(2));
+        break;
+      case "execute":
+        // Statements come on stdin (UTF-8, NUL-separated), as for "types".
+        String statements = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
+        probe.execute(Arrays.asList(statements.split("\0")));
         break;
       case "types":
         // Queries come on stdin (UTF-8, NUL-separated): arguments would pass through the
@@ -340,6 +348,32 @@ public final class JdbcProbe {
     step("close", () -> close(need(conn, "connect")));
   }
 
+  /** Writes to a Delta table with declared constraints, and reads its primary key. */
+  private void writes(String catalog, String schema, String table) {
+    Connection conn = connect("connect", new Properties());
+    String qualified = catalog + "." + schema + "." + table;
+    step(
+        "getPrimaryKeys",
+        () -> table(need(conn, "connect").getMetaData().getPrimaryKeys(catalog, schema, table)));
+    update(conn, "insert", "INSERT INTO " + qualified + " VALUES (10, 'jdbc', 3)");
+    step(
+        "insert-prepared",
+        () -> {
+          try (PreparedStatement ps =
+              need(conn, "connect").prepareStatement("INSERT INTO " + qualified + " VALUES (?, ?, ?)")) {
+            ps.setLong(1, 11L);
+            ps.setString(2, "jdbc-prepared");
+            ps.setLong(3, 4L);
+            return ps.executeUpdate();
+          }
+        });
+    update(conn, "insert-violating", "INSERT INTO " + qualified + " VALUES (12, 'bad', 0)");
+    step(
+        "select",
+        () -> query(need(conn, "connect"), "SELECT id, customer FROM " + qualified + " ORDER BY id"));
+    step("close", () -> close(need(conn, "connect")));
+  }
+
   /** DDL and DML through executeUpdate, executeBatch and execute, on tables named PREFIX_*. */
   private void update(String prefix) {
     Connection conn = connect("connect", new Properties());
@@ -414,6 +448,27 @@ public final class JdbcProbe {
     step(
         "tables-dropped",
         () -> table(need(conn, "connect").getMetaData().getTables(null, null, prefix + "%", null)));
+    step("close", () -> close(need(conn, "connect")));
+  }
+
+  /** Each statement through Statement.execute, as a SQL editor runs what is typed. */
+  private void execute(List<String> statements) {
+    Connection conn = connect("connect", new Properties());
+    for (int i = 0; i < statements.size(); i++) {
+      String sql = statements.get(i);
+      step(
+          "execute:" + i,
+          () -> {
+            try (Statement statement = need(conn, "connect").createStatement()) {
+              Map<String, Object> out = new LinkedHashMap<>();
+              boolean isResultSet = statement.execute(sql);
+              out.put("isResultSet", isResultSet);
+              out.put("result", isResultSet ? table(statement.getResultSet()) : null);
+              out.put("updateCount", statement.getUpdateCount());
+              return out;
+            }
+          });
+    }
     step("close", () -> close(need(conn, "connect")));
   }
 

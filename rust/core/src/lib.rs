@@ -3,10 +3,13 @@
 //! DataFusion FFI capsules.
 
 pub mod delta;
+pub mod flight_output;
 pub mod hashing;
 pub mod policy;
 pub mod rulepack;
 pub mod scan_budget;
+pub mod scan_manifest;
+pub mod scan_recorder;
 
 /// Prefix of every error a flightserver policy rule raises. Errors cross the
 /// DataFusion FFI as text only, so the server recognizes policy denials by it

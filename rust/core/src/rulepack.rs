@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use crate::flight_output::FlightOutputRule;
 use crate::hashing::sha256_hex;
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
 use serde::Serialize;
@@ -12,11 +13,12 @@ use crate::policy::PolicyConfig;
 use crate::policy::result_rows::ResultRowsGuard;
 use crate::policy::sink_guard::SinkGuard;
 use crate::scan_budget::{ScanBudget, ScanBudgetGuard};
+use crate::scan_recorder::ScanRecorder;
 
 pub const RULEPACK_NAME: &str = "flightserver.rulepack";
 /// Bumped whenever a rule is added, removed or changes behaviour, so plan
 /// artifacts can tell which rules shaped a plan.
-pub const RULEPACK_VERSION: u32 = 2;
+pub const RULEPACK_VERSION: u32 = 3;
 
 /// Everything the rules are configured with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -25,6 +27,8 @@ pub struct RulepackConfig {
     /// Whether plans may write data (the sink guard).
     pub writes_allowed: bool,
     pub max_result_rows: Option<u64>,
+    /// Most Flight endpoints one result may be served as (1: always one stream).
+    pub max_endpoints: usize,
 }
 
 impl RulepackConfig {
@@ -37,6 +41,15 @@ impl RulepackConfig {
             },
             writes_allowed: policy.allows_writes(),
             max_result_rows: policy.max_result_rows,
+            max_endpoints: 1,
+        }
+    }
+
+    /// This configuration, serving results as up to `max_endpoints` endpoints.
+    pub fn with_max_endpoints(self, max_endpoints: usize) -> Self {
+        Self {
+            max_endpoints: max_endpoints.max(1),
+            ..self
         }
     }
 
@@ -65,8 +78,10 @@ pub fn build_rules(
             Arc::clone(&counters.scan_budget_checks),
         )),
         Arc::new(SinkGuard::new(config.writes_allowed)),
-        // Last: it wraps the plan's root.
         Arc::new(ResultRowsGuard::new(config.max_result_rows)),
+        // Last: the recorder puts the root the output rule shapes.
+        Arc::new(ScanRecorder),
+        Arc::new(FlightOutputRule::new(config.max_endpoints)),
     ]
 }
 
@@ -83,7 +98,9 @@ mod tests {
             vec![
                 ScanBudgetGuard::NAME,
                 SinkGuard::NAME,
-                ResultRowsGuard::NAME
+                ResultRowsGuard::NAME,
+                ScanRecorder::NAME,
+                FlightOutputRule::NAME
             ]
         );
     }

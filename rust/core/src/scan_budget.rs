@@ -49,23 +49,32 @@ impl ScanEstimate {
             return;
         }
         self.leaves += 1;
-        // A node that cannot report statistics is an unknown, not an error:
-        // the guard must not break queries it cannot judge.
-        let stats = StatisticsContext::new()
-            .compute(plan.as_ref(), &StatisticsArgs::new())
-            .ok();
-        match stats.as_ref().and_then(|s| s.num_rows.get_value().copied()) {
-            Some(rows) => self.rows += rows as u64,
+        let (rows, bytes) = leaf_estimates(plan);
+        match rows {
+            Some(rows) => self.rows += rows,
             None => self.leaves_without_rows += 1,
         }
-        match stats
-            .as_ref()
-            .and_then(|s| s.total_byte_size.get_value().copied())
-        {
-            Some(bytes) => self.bytes += bytes as u64,
+        match bytes {
+            Some(bytes) => self.bytes += bytes,
             None => self.leaves_without_bytes += 1,
         }
     }
+}
+
+/// What a node's statistics say it produces: rows and bytes, each `None`
+/// where unknown. A node that cannot report statistics is an unknown, not an
+/// error: rules must not break queries they cannot judge.
+pub fn leaf_estimates(plan: &Arc<dyn ExecutionPlan>) -> (Option<u64>, Option<u64>) {
+    let stats = StatisticsContext::new()
+        .compute(plan.as_ref(), &StatisticsArgs::new())
+        .ok();
+    let rows = stats
+        .as_ref()
+        .and_then(|s| s.num_rows.get_value().map(|v| *v as u64));
+    let bytes = stats
+        .as_ref()
+        .and_then(|s| s.total_byte_size.get_value().map(|v| *v as u64));
+    (rows, bytes)
 }
 
 /// Physical optimizer rule enforcing a [`ScanBudget`]. It never rewrites the

@@ -24,6 +24,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_class::<rulepack::Rulepack>()?;
     m.add_class::<rulepack::PhysicalRule>()?;
+    m.add_function(wrap_pyfunction!(rulepack::take_manifest, m)?)?;
+    m.add_class::<rulepack::ResultRows>()?;
     m.add_class::<policy::Policy>()?;
     m.add(
         "PolicyViolation",
@@ -33,6 +35,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "SqlSyntaxError",
         m.py().get_type::<policy::SqlSyntaxError>(),
     )?;
+    m.add_class::<policy::WriteStatement>()?;
+    m.add_function(wrap_pyfunction!(policy::write_statement, m)?)?;
     m.add_class::<delta::DeltaProvider>()?;
     m.add_class::<delta::DeltaScan>()?;
     Ok(())

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use flightserver_core::policy::statement::{SQL_DIALECT, SQL_RECURSION_LIMIT};
+use flightserver_core::policy::statement::{
+    SQL_DIALECT, SQL_RECURSION_LIMIT, write_statement as core_write_statement,
+};
 use flightserver_core::policy::{CheckError, Policy as CorePolicy, PolicyConfig};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
@@ -84,4 +86,35 @@ impl Policy {
     pub(crate) fn config(&self) -> &PolicyConfig {
         self.inner.config()
     }
+}
+
+/// A write statement's target and source query (see `write_statement`).
+#[pyclass(frozen, get_all, module = "flightserver._native")]
+pub struct WriteStatement {
+    /// "insert", "create_table_as" or "copy".
+    kind: &'static str,
+    /// Table name parts, normalized as the engine does; for COPY, the location.
+    target: Vec<String>,
+    columns: Vec<String>,
+    source: String,
+    overwrite: bool,
+    if_not_exists: bool,
+}
+
+/// The write `sql` does (INSERT ... query, CREATE TABLE AS, COPY TO), read
+/// with the engine's parser; None for any other statement. Raises
+/// `SqlSyntaxError` when `sql` does not parse.
+#[pyfunction]
+pub fn write_statement(py: Python<'_>, sql: &str) -> PyResult<Option<WriteStatement>> {
+    let found = py
+        .detach(|| core_write_statement(sql))
+        .map_err(|error| SqlSyntaxError::new_err(error.to_string()))?;
+    Ok(found.map(|write| WriteStatement {
+        kind: write.kind.name(),
+        target: write.target,
+        columns: write.columns,
+        source: write.source,
+        overwrite: write.overwrite,
+        if_not_exists: write.if_not_exists,
+    }))
 }

@@ -7,13 +7,15 @@ use std::sync::atomic::Ordering;
 
 use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
+use flightserver_core::policy::result_rows::ResultRowBudget;
 use flightserver_core::rulepack::{
     RULEPACK_NAME, RULEPACK_VERSION, RulepackConfig, RulepackCounters, build_rules,
 };
+use flightserver_core::scan_manifest::MANIFESTS;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyViolation};
 
 type SharedRule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
 
@@ -27,10 +29,12 @@ pub struct Rulepack {
 
 #[pymethods]
 impl Rulepack {
-    /// The rules enforcing `policy` on physical plans.
+    /// The rules enforcing `policy` on physical plans, serving results as up
+    /// to `max_endpoints` Flight endpoints.
     #[new]
-    fn new(policy: &Policy) -> Self {
-        let config = RulepackConfig::from_policy(policy.config());
+    #[pyo3(signature = (policy, max_endpoints = 1))]
+    fn new(policy: &Policy, max_endpoints: usize) -> Self {
+        let config = RulepackConfig::from_policy(policy.config()).with_max_endpoints(max_endpoints);
         let counters = RulepackCounters::default();
         let rules = build_rules(&config, &counters);
         Self {
@@ -73,12 +77,45 @@ impl Rulepack {
             .collect()
     }
 
+    /// A fresh row count for one result, or `None` without a result row limit.
+    fn result_rows(&self) -> Option<ResultRows> {
+        self.config.max_result_rows.map(|max_rows| ResultRows {
+            budget: ResultRowBudget::new(max_rows),
+        })
+    }
+
     /// How often each rule has run, by counter name.
     fn counters(&self) -> BTreeMap<&'static str, u64> {
         BTreeMap::from([(
             "scan_budget_checks",
             self.counters.scan_budget_checks.load(Ordering::Relaxed),
         )])
+    }
+}
+
+/// The manifest (scans, endpoints; JSON) of the physical plan this thread
+/// made last, removed from the registry; `None` if no rulepack shaped it or it
+/// was taken already. Call right after `DataFrame.execution_plan()`.
+#[pyfunction]
+pub fn take_manifest() -> Option<String> {
+    MANIFESTS
+        .take_current()
+        .map(|manifest| serde_json::to_string(&manifest).expect("a manifest always serializes"))
+}
+
+/// Counts the rows one result streams, against the policy's result row limit.
+#[pyclass(frozen, module = "flightserver._native")]
+pub struct ResultRows {
+    budget: ResultRowBudget,
+}
+
+#[pymethods]
+impl ResultRows {
+    /// Counts `rows` more; raises `PolicyViolation` once the result is over the limit.
+    fn count(&self, rows: u64) -> PyResult<()> {
+        self.budget
+            .count(rows)
+            .map_err(|err| PolicyViolation::new_err(err.to_string()))
     }
 }
 

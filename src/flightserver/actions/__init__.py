@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datafusion import SessionContext
 from pyarrow import flight
 
+from flightserver.artifacts.recorder import PlanIdentity
 from flightserver.engine.session import Engine
 from flightserver.engine.statements import PreparedStatement
 
@@ -25,6 +26,8 @@ class ActionContext:
     ctx: SessionContext
     # Finds a prepared statement by its Flight SQL handle (NotFound if there is none).
     prepared_statement: Callable[[bytes], PreparedStatement]
+    # The rulepack and policy governing `ctx` (the caller's role's; None: the server's).
+    plan_identity: PlanIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,12 @@ class CustomAction:
 def all_actions() -> list[CustomAction]:
     """Every custom action the server offers."""
     # Imported here: the action modules import this one for ActionContext.
-    from flightserver.actions import artifacts, health, plans
+    from flightserver.actions import artifacts, catalog, health, maintenance, plans
 
-    return [*plans.actions(), *artifacts.actions(), *health.actions()]
+    return [
+        *plans.actions(),
+        *artifacts.actions(),
+        *health.actions(),
+        *catalog.actions(),
+        *maintenance.actions(),
+    ]

@@ -77,7 +77,14 @@ def plan_bundle(context: ActionContext, body: bytes) -> list[bytes]:
     request = registry.decode_request(QueryRequest, body)
     df, sql = _dataframe(context, request)
     try:
-        bundle = build_bundle(context.ctx, df, sql, known_tables(context), started)
+        bundle = build_bundle(
+            context.ctx,
+            df,
+            sql,
+            known_tables(context),
+            identity=context.plan_identity or context.engine.plan_identity,
+            planning_started=started,
+        )
     except Exception as exc:
         raise engine_error(exc) from exc
     context.engine.artifacts.record(lambda: bundle)

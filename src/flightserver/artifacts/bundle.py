@@ -10,7 +10,9 @@ from datafusion import DataFrame, SessionContext
 
 from flightserver.artifacts import hashing, plans, tables
 from flightserver.artifacts.model import PlanBundle, RulepackIdentity
+from flightserver.artifacts.recorder import PlanIdentity
 from flightserver.engine.native import Rulepack
+from flightserver.engine.physical import plan_physical
 
 
 def build_bundle(
@@ -18,6 +20,8 @@ def build_bundle(
     df: DataFrame,
     sql: str | None,
     known: tables.KnownTables,
+    *,
+    identity: PlanIdentity,
     planning_started: float,
 ) -> PlanBundle:
     """Plans and runs `df` (its result is hashed, not kept) and describes both."""
@@ -25,7 +29,8 @@ def build_bundle(
     substrait = plans.substrait_bytes(ctx, df)
     defaults = tables.session_defaults(ctx)
     scanned = tables.scanned_tables(df.logical_plan(), defaults)
-    pins, external = tables.pins_and_ddl(known, scanned)
+    manifest = plan_physical(ctx, df).manifest
+    pins, external = tables.pins_and_ddl(known, scanned, manifest)
     planned = time.perf_counter()
     result_sha256, rows, size = hashing.result_sha256(df)
     finished = time.perf_counter()
@@ -43,8 +48,9 @@ def build_bundle(
         substrait=substrait,
         substrait_sha256=hashing.sha256_hex(substrait),
         substrait_round_trip=plans.substrait_round_trip(ctx, substrait, result_sha256),
-        rulepack=RulepackIdentity(name=Rulepack.name, rulepack_version=Rulepack.version),
-        policy_sha256=None,
+        rulepack=identity.rulepack
+        or RulepackIdentity(name=Rulepack.name, rulepack_version=Rulepack.version),
+        policy_sha256=identity.policy_sha256,
         information_schema_sha256=hashing.information_schema_sha256(ctx),
         delta_pins=pins,
         external_tables=external,

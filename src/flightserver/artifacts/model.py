@@ -37,6 +37,71 @@ class StatementStatus(StrEnum):
     ABANDONED = "abandoned"  # the client stopped reading before the end
 
 
+class WriteOutcome(Payload, frozen=True, kw_only=True):
+    """What a write statement or ingest wrote."""
+
+    version: Version1 = 1
+    target: Annotated[
+        str,
+        msgspec.Meta(description="The table written (catalog.schema.table), or COPY's location."),
+    ]
+    format: Annotated[str, msgspec.Meta(description="delta, or the files' format for others.")]
+    table_version: Annotated[
+        int | None, msgspec.Meta(description="The Delta version committed; null for other formats.")
+    ] = None
+    files_added: int
+    files: Annotated[
+        list[str], msgspec.Meta(description="Files written (non-Delta writes; Delta: empty).")
+    ] = msgspec.field(default_factory=list)
+    rows: int
+    bytes: Annotated[
+        int, msgspec.Meta(description="Bytes of the files written (Delta: of the Arrow rows).")
+    ]
+
+
+class DeltaScan(Payload, frozen=True, kw_only=True):
+    """What one scan of a Delta table read: its snapshot version and exact files."""
+
+    version: Version1 = 1
+    table_root: str
+    table_version: int
+    files: Annotated[list[str], msgspec.Meta(description="Data files as the Delta log names them.")]
+    file_count: int
+    files_sha256: Annotated[
+        Sha256, msgspec.Meta(description="SHA-256 of the sorted file paths, one per line.")
+    ]
+    candidate_files: Annotated[
+        int, msgspec.Meta(description="Files the scan could read before pruning (snapshot or pin).")
+    ]
+    pruned_files: Annotated[
+        int, msgspec.Meta(description="Files partition pruning and statistics skipping left out.")
+    ]
+    bytes: int
+
+
+class ScanRecord(Payload, frozen=True, kw_only=True):
+    """One leaf scan of a physical plan, as the scan recorder rule saw it."""
+
+    version: Version1 = 1
+    node: str
+    partitions: int
+    estimated_rows: int | None = None
+    estimated_bytes: int | None = None
+    delta: DeltaScan | None = None
+
+
+class PlanManifest(Payload, frozen=True, kw_only=True):
+    """What the rulepack recorded about one physical plan: its scans and endpoints."""
+
+    version: Version1 = 1
+    id: int
+    scans: list[ScanRecord]
+    output_partitions: int
+    endpoints: Annotated[
+        int, msgspec.Meta(description="Flight endpoints serving the result (one per partition).")
+    ]
+
+
 class QueryArtifact(Payload, frozen=True, kw_only=True):
     """What one executed statement left behind: recorded for every query and write."""
 
@@ -59,18 +124,29 @@ class QueryArtifact(Payload, frozen=True, kw_only=True):
     rows_out: int
     bytes_out: int
     error: str | None = None
+    write: Annotated[
+        WriteOutcome | None, msgspec.Meta(description="For writes: what was written.")
+    ] = None
+    scans: Annotated[
+        list[ScanRecord],
+        msgspec.Meta(description="Every scan the query ran; Delta scans with version and files."),
+    ] = []
+    endpoints: int = 1
+    rulepack: RulepackIdentity | None = None
+    policy_sha256: Sha256 | None = None
 
 
 class DeltaPin(Payload, frozen=True, kw_only=True):
-    """The exact Delta version (and files) a plan read."""
+    """The exact Delta version and files a plan read (from the scan recorder rule)."""
 
     version: Version1 = 1
     table: str
     location: str
     table_version: int
+    files: Annotated[list[str], msgspec.Meta(description="Data files as the Delta log names them.")]
     file_count: int
     file_set_sha256: Annotated[
-        Sha256, msgspec.Meta(description="SHA-256 of the sorted data file URIs at that version.")
+        Sha256, msgspec.Meta(description="SHA-256 of the sorted file paths, one per line.")
     ]
 
 
@@ -88,7 +164,7 @@ class RulepackIdentity(Payload, frozen=True, kw_only=True):
     rulepack_version: int
     config_sha256: Annotated[
         Sha256 | None,
-        msgspec.Meta(description="Hash of the rulepack's configuration; not computed yet: null."),
+        msgspec.Meta(description="SHA-256 of the rulepack's configuration."),
     ] = None
 
 
@@ -242,3 +318,79 @@ class ReplayResponse(Payload, frozen=True, kw_only=True):
     rows_out: int
     result_sha256: Sha256
     expected_result_sha256: Sha256
+
+
+# -- maintenance actions -----------------------------------------------------------
+
+
+class TableAdoption(Payload, frozen=True, kw_only=True):
+    """Where one Delta table stands against the maintenance policy."""
+
+    version: Version1 = 1
+    table: str
+    location: str
+    table_version: int
+    min_reader_version: int
+    min_writer_version: int
+    reader_features: list[str]
+    writer_features: list[str]
+    deletion_vectors: Annotated[
+        bool, msgspec.Meta(description="delta.enableDeletionVectors is true.")
+    ]
+    checkpoint_interval: Annotated[
+        int | None, msgspec.Meta(description="delta.checkpointInterval (null: Delta's default).")
+    ] = None
+    last_checkpoint_version: int | None = None
+    last_log_compaction: Annotated[
+        str | None, msgspec.Meta(description="Versions the newest compacted log covers, a.b.")
+    ] = None
+    last_optimize: datetime | None = None
+    last_vacuum: datetime | None = None
+    file_count: int
+    small_file_count: int
+    policy_adopted: Annotated[
+        bool, msgspec.Meta(description="Properties and features are as the policy asks.")
+    ]
+    last_error: Annotated[
+        str | None, msgspec.Meta(description="Why the last maintenance run failed, if it did.")
+    ] = None
+
+
+class MaintenanceStatusRequest(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    table: Annotated[str | None, msgspec.Meta(description="catalog.schema.table; null: all.")] = (
+        None
+    )
+
+
+class MaintenanceStatusResponse(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    tables: list[TableAdoption]
+
+
+class RunMaintenanceRequest(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    table: Annotated[str | None, msgspec.Meta(description="catalog.schema.table; null: all.")] = (
+        None
+    )
+
+
+class TableMaintenanceRun(Payload, frozen=True, kw_only=True):
+    """What one maintenance run did to one table."""
+
+    version: Version1 = 1
+    table: str
+    properties_set: dict[str, str]
+    features_added: list[str]
+    files_compacted: int
+    files_added: int
+    log_compacted: str | None = None
+    checkpoint_version: int | None = None
+    files_vacuumed: int
+    duration_ms: float
+    adoption: TableAdoption
+
+
+class RunMaintenanceResponse(Payload, frozen=True, kw_only=True):
+    version: Version1 = 1
+    runs: list[TableMaintenanceRun]

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from datafusion import DataFrame, SessionContext, SQLOptions, substrait
-from datafusion.unparser import Dialect, Unparser
 from substrait import proto as substrait_proto
 
 from flightserver.artifacts.hashing import result_sha256
 from flightserver.artifacts.model import ExplainResponse, SubstraitRoundTrip
-from flightserver.engine.statements import PreparedStatement, substrait_dataframe
+from flightserver.engine.statements import PreparedStatement, plan_sql, substrait_dataframe
 
 # Plans are made for queries only; nothing here may change data.
 _QUERIES_ONLY = (
@@ -99,7 +98,7 @@ def explain(df: DataFrame) -> ExplainResponse:
 def normalized_sql(df: DataFrame) -> str | None:
     """The logical plan written back as SQL: one spelling for equivalent texts."""
     try:
-        return Unparser(Dialect.default()).plan_to_sql(df.logical_plan())
+        return plan_sql(df)
     except Exception:  # DataFusion's unparser does not cover every plan
         return None
 

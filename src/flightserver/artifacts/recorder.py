@@ -7,16 +7,24 @@ writer thread.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
 from datafusion import DataFrame
 
 from flightserver.artifacts.hashing import plan_sha256, sha256_hex
-from flightserver.artifacts.model import QueryArtifact, StatementStatus
+from flightserver.artifacts.model import (
+    PlanManifest,
+    QueryArtifact,
+    RulepackIdentity,
+    StatementStatus,
+    WriteOutcome,
+)
 from flightserver.artifacts.store import ArtifactStore
 from flightserver.engine.statements import (
     PreparedStatement,
@@ -26,14 +34,41 @@ from flightserver.engine.statements import (
 from flightserver.engine.streaming import QueryCancelledError
 
 
+@dataclass(frozen=True)
+class PlanIdentity:
+    """Which rules and policy a statement was planned under."""
+
+    rulepack: RulepackIdentity | None = None
+    policy_sha256: str | None = None
+
+
 class StatementTrace:
-    def __init__(self, store: ArtifactStore, statement: PreparedStatement) -> None:
+    def __init__(
+        self,
+        store: ArtifactStore,
+        statement: PreparedStatement,
+        identity: PlanIdentity | None = None,
+    ) -> None:
         self.store = store
         self.statement = statement
+        self.identity = identity or PlanIdentity()
         self.recorded_at = datetime.now(UTC)
         self.started = time.perf_counter()
         self.planned = self.started
         self.df: DataFrame | None = None
+        self.write: WriteOutcome | None = None
+        self.manifest: PlanManifest | None = None
+        # A result served as several endpoints is recorded once, when the last ends.
+        self._streams = 1
+        self._ended = 0
+        self._rows = 0
+        self._bytes = 0
+        self._status = StatementStatus.OK
+        self._error: str | None = None
+        self._lock = threading.Lock()
+
+    def expect_streams(self, streams: int) -> None:
+        self._streams = streams
 
     def failed(self, exc: Exception) -> None:
         self.planned = time.perf_counter()
@@ -44,8 +79,10 @@ class StatementTrace:
         self.planned = time.perf_counter()
         if isinstance(result, QueryResult):
             self.df = result.df
+            self.manifest = result.physical.manifest
             return
-        kind = "update" if result.table.num_columns else "ddl"
+        kind = "update" if result.table.num_columns or result.write else "ddl"
+        self.write = result.write
         self._record(kind, StatementStatus.OK, result.record_count, result.table.nbytes, None)
 
     def observe(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
@@ -67,7 +104,20 @@ class StatementTrace:
             status, error = _status(exc), str(exc)
             raise
         finally:
-            self._record("query", status, rows, size, error)
+            self._stream_ended(status, rows, size, error)
+
+    def _stream_ended(
+        self, status: StatementStatus, rows: int, size: int, error: str | None
+    ) -> None:
+        with self._lock:
+            self._ended += 1
+            self._rows += rows
+            self._bytes += size
+            if status is not StatementStatus.OK and self._status is StatementStatus.OK:
+                self._status, self._error = status, error
+            if self._ended < self._streams:
+                return
+        self._record("query", self._status, self._rows, self._bytes, self._error)
 
     def _record(
         self, kind: str, status: StatementStatus, rows: int, size: int, error: str | None
@@ -75,6 +125,9 @@ class StatementTrace:
         finished = time.perf_counter()
         statement = self.statement
         df = self.df
+        write = self.write
+        manifest = self.manifest
+        identity = self.identity
         planning_ms = (self.planned - self.started) * 1000
         execution_ms = (finished - self.planned) * 1000
         recorded_at = self.recorded_at
@@ -95,6 +148,12 @@ class StatementTrace:
                 rows_out=rows,
                 bytes_out=size,
                 error=error,
+                target_table=write.target if write is not None else None,
+                write=write,
+                scans=manifest.scans if manifest is not None else [],
+                endpoints=manifest.endpoints if manifest is not None else 1,
+                rulepack=identity.rulepack,
+                policy_sha256=identity.policy_sha256,
             )
 
         self.store.record(artifact)
@@ -107,6 +166,7 @@ class IngestTrace:
         self.store = store
         self.table = table
         self.rows = 0
+        self.write: WriteOutcome | None = None
 
     def __enter__(self) -> IngestTrace:
         self.recorded_at = datetime.now(UTC)
@@ -127,6 +187,7 @@ class IngestTrace:
             rows_out=self.rows,
             bytes_out=0,
             error=None if exc is None else str(exc),
+            write=self.write,
         )
         self.store.record(lambda: artifact)
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from flightserver.artifacts import model
+from flightserver.catalog import model as catalog_model
 from flightserver.protocol.errors import InvalidRequest
 
 P = TypeVar("P", bound=model.Payload)
@@ -23,8 +24,12 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 PAYLOADS: tuple[type[model.Payload], ...] = (
     model.QueryArtifact,
+    model.WriteOutcome,
     model.PlanBundle,
     model.DeltaPin,
+    model.DeltaScan,
+    model.ScanRecord,
+    model.PlanManifest,
     model.ExternalTable,
     model.RulepackIdentity,
     model.SubstraitRoundTrip,
@@ -41,6 +46,21 @@ PAYLOADS: tuple[type[model.Payload], ...] = (
     model.JsonSchemasResponse,
     model.ReplayRequest,
     model.ReplayResponse,
+    # The catalog actions (actions/catalog.py).
+    catalog_model.CatalogHealthRequest,
+    catalog_model.CatalogHealthResponse,
+    catalog_model.RefreshCatalogRequest,
+    catalog_model.RefreshCatalogResponse,
+    catalog_model.RepinDeltaRequest,
+    catalog_model.RepinDeltaResponse,
+    catalog_model.TimeTravelDeltaRequest,
+    catalog_model.TimeTravelDeltaResponse,
+    model.TableAdoption,
+    model.MaintenanceStatusRequest,
+    model.MaintenanceStatusResponse,
+    model.RunMaintenanceRequest,
+    model.TableMaintenanceRun,
+    model.RunMaintenanceResponse,
 )
 
 

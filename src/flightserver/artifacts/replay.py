@@ -6,9 +6,10 @@ from datafusion import SessionConfig, SessionContext
 from deltalake import DeltaTable
 
 from flightserver.artifacts import hashing
-from flightserver.artifacts.model import PlanBundle, ReplayResponse
-from flightserver.artifacts.tables import TableName
+from flightserver.artifacts.model import DeltaPin, PlanBundle, ReplayResponse
+from flightserver.artifacts.tables import TableName, log_paths
 from flightserver.catalog.loader import ensure_schema
+from flightserver.engine.native import DeltaProvider
 from flightserver.engine.statements import substrait_dataframe
 
 
@@ -23,20 +24,30 @@ def replay_context(bundle: PlanBundle, config: SessionConfig) -> SessionContext:
     )
     for pin in bundle.delta_pins:
         name = _table_name(pin.table)
-        try:
-            table = DeltaTable(pin.location, version=pin.table_version)
-        except Exception as exc:  # deltalake raises its own exception types
-            raise ReplayError(f"{pin.table} version {pin.table_version}: {exc}") from exc
-        files = sorted(table.file_uris())
-        if hashing.sha256_hex("\n".join(files)) != pin.file_set_sha256:
-            raise ReplayError(f"{pin.table} version {pin.table_version} has other files now")
         ensure_schema(ctx, name.catalog, name.schema)
-        ctx.catalog(name.catalog).schema(name.schema).register_table(name.table, table)
+        schema = ctx.catalog(name.catalog).schema(name.schema)
+        schema.register_table(name.table, _pinned_table(pin))
     for external in bundle.external_tables:
         name = _table_name(external.table)
         ensure_schema(ctx, name.catalog, name.schema)
         ctx.sql(external.ddl)
     return ctx
+
+
+def _pinned_table(pin: DeltaPin) -> DeltaProvider | DeltaTable:
+    """The table at the pin's version, restricted to exactly the files the plan read."""
+    try:
+        provider = DeltaProvider(pin.location, pin.table_version)
+        if provider.unsupported_features:  # read by deltalake's provider: the whole version
+            table = DeltaTable(pin.location, version=pin.table_version)
+            if hashing.sha256_hex("\n".join(log_paths(table))) != pin.file_set_sha256:
+                raise ReplayError(f"{pin.table} version {pin.table_version} has other files now")
+            return table
+        return provider.pin_files(pin.files)
+    except ReplayError:
+        raise
+    except Exception as exc:  # a vacuumed version or file, an unreadable log
+        raise ReplayError(f"{pin.table} version {pin.table_version}: {exc}") from exc
 
 
 def replay(bundle: PlanBundle, config: SessionConfig) -> ReplayResponse:

@@ -6,14 +6,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
+import pyarrow as pa
 from datafusion import SessionContext
 from datafusion.expr import TableScan
 from datafusion.plan import LogicalPlan
 from deltalake import DeltaTable
 
 from flightserver.artifacts.hashing import sha256_hex
-from flightserver.artifacts.model import DeltaPin, ExternalTable
+from flightserver.artifacts.model import DeltaPin, DeltaScan, ExternalTable, PlanManifest
 from flightserver.catalog.ingest import IngestTarget, managed_location
 from flightserver.catalog.loader import TableStatus
 
@@ -87,21 +89,58 @@ def _scans(plan: LogicalPlan) -> Iterator[Any]:  # TableScan nodes
         yield from _scans(child)
 
 
+def log_paths(table: DeltaTable) -> list[str]:
+    """The table's active data files, sorted, as its Delta log names them."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return sorted(str(path) for path in actions.column("path").to_pylist())
+
+
 def delta_pin(name: TableName, location: str, version: int | None = None) -> DeltaPin:
+    """The pin of a whole Delta version (tables `deltalake`'s provider reads)."""
     table = DeltaTable(location, version=version)
-    files = sorted(table.file_uris())
+    files = log_paths(table)
     return DeltaPin(
         table=str(name),
         location=location,
         table_version=table.version(),
+        files=files,
+        file_count=len(files),
+        file_set_sha256=sha256_hex("\n".join(files)),
+    )
+
+
+def same_location(url_or_path: str, other: str) -> bool:
+    """Whether two spellings (URL or path) name the same local folder."""
+    return _local_path(url_or_path) == _local_path(other)
+
+
+def _local_path(url_or_path: str) -> str:
+    if url_or_path.startswith("file://"):
+        url_or_path = unquote(urlparse(url_or_path).path)
+    elif "://" in url_or_path:
+        return url_or_path.rstrip("/")
+    return str(Path(url_or_path).resolve())
+
+
+def scanned_pin(name: TableName, location: str, scans: list[DeltaScan]) -> DeltaPin:
+    """The pin of what a plan's scans of one Delta table read: their version and files."""
+    files = sorted({path for scan in scans for path in scan.files})
+    return DeltaPin(
+        table=str(name),
+        location=location,
+        table_version=scans[0].table_version,
+        files=files,
         file_count=len(files),
         file_set_sha256=sha256_hex("\n".join(files)),
     )
 
 
 def pins_and_ddl(
-    known: KnownTables, tables: list[TableName]
+    known: KnownTables, tables: list[TableName], manifest: PlanManifest | None
 ) -> tuple[list[DeltaPin], list[ExternalTable]]:
+    """Each Delta table's pin (from the scans the plan recorded; a whole version for
+    tables without them) and each external table's DDL."""
+    delta_scans = [scan.delta for scan in (manifest.scans if manifest else []) if scan.delta]
     pins: list[DeltaPin] = []
     external: list[ExternalTable] = []
     for name in tables:
@@ -109,7 +148,8 @@ def pins_and_ddl(
             continue
         location = known.delta_location(name)
         if location is not None:
-            pins.append(delta_pin(name, location))
+            scans = [scan for scan in delta_scans if same_location(scan.table_root, location)]
+            pins.append(scanned_pin(name, location, scans) if scans else delta_pin(name, location))
             continue
         ddl = known.ddl(name)
         if ddl is not None:

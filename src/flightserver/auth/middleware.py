@@ -27,7 +27,7 @@ from flightserver.auth.users import User, verify_password
 log = logging.getLogger(__name__)
 
 MIDDLEWARE_KEY = "flightserver.auth"
-ANONYMOUS = Identity("anonymous", "reader")
+ANONYMOUS_USER = "anonymous"
 
 
 class AuthenticatedCall(flight.ServerMiddleware):
@@ -72,12 +72,19 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
         users: dict[str, User],
         tokens: TokenIssuer,
         throttle: LoginThrottle,
+        *,
         allow_anonymous: bool,
+        default_role: str = "reader",
+        anonymous_role: str = "reader",
     ) -> None:
+        """`default_role`: of users whose entry names none; `anonymous_role`: of calls
+        without credentials, when `allow_anonymous`."""
         self._users = users
         self._tokens = tokens
         self._throttle = throttle
         self._allow_anonymous = allow_anonymous
+        self._default_role = default_role
+        self._anonymous = Identity(ANONYMOUS_USER, anonymous_role)
 
     def start_call(
         self, info: flight.CallInfo, headers: dict[str, list[str] | list[bytes]]
@@ -88,7 +95,7 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
             header = header.decode("latin-1")
         if header is None:
             if self._allow_anonymous:
-                return AuthenticatedCall(ANONYMOUS, None)
+                return AuthenticatedCall(self._anonymous, None)
             raise flight.FlightUnauthenticatedError("authentication required")
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() == "basic":
@@ -115,8 +122,9 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
             self._throttle.failed(user_name)
             log.warning("failed login for %r", user_name)
             raise flight.FlightUnauthenticatedError("invalid user name or password")
-        log.info("login: %s (%s)", user.name, user.role)
-        return Identity(user.name, user.role)
+        identity = Identity(user.name, user.role or self._default_role)
+        log.info("login: %s (%s)", identity.user, identity.role)
+        return identity
 
 
 class PassThroughAuthHandler(flight.ServerAuthHandler):
@@ -130,6 +138,13 @@ class PassThroughAuthHandler(flight.ServerAuthHandler):
         return ""
 
 
-def call_identity(call: flight.ServerCallContext) -> Identity:
+def call_identity(call: flight.ServerCallContext) -> Identity | None:
+    """Who made the call; None on a server without users (no authentication)."""
     middleware = call.get_middleware(MIDDLEWARE_KEY)
-    return middleware.identity if isinstance(middleware, AuthenticatedCall) else ANONYMOUS
+    return middleware.identity if isinstance(middleware, AuthenticatedCall) else None
+
+
+def call_role(call: flight.ServerCallContext) -> str | None:
+    """The role whose policy the call runs under; None without authentication."""
+    identity = call_identity(call)
+    return identity.role if identity is not None else None

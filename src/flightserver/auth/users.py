@@ -5,7 +5,10 @@ TOML, for example::
     [[users]]
     name = "alice"
     password_hash = "$argon2id$v=19$m=65536,t=3,p=4$..."   # `hash_password("...")`
-    role = "reader"
+    role = "reader"        # optional: without it, the server's auth.default_role
+
+Roles are the server's `roles` (built in: reader, writer, admin); each names the
+Rust policy its user's statements run under.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ _HASHER = PasswordHasher()
 class User(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1)]
     password_hash: Annotated[str, msgspec.Meta(description="argon2id hash of the password.")]
-    role: str = "reader"
+    role: Annotated[
+        str | None, msgspec.Meta(description="The user's role (unset: auth.default_role).")
+    ] = None
 
 
 class UsersFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from flightserver.catalog.definitions import TableDefinition, TableFormat
+from flightserver.catalog.definitions import (
+    ColumnDefinition,
+    SortColumn,
+    TableDefinition,
+    TableFormat,
+)
 
 _STORED_AS = {
     TableFormat.PARQUET: "PARQUET",
@@ -32,7 +37,19 @@ def external_table_ddl(definition: TableDefinition, location: str) -> str:
     stored_as = _STORED_AS.get(definition.format)
     if stored_as is None:
         raise ValueError(f"{definition.format} tables are not registered through DDL")
-    parts = [f"CREATE EXTERNAL TABLE {qualified_name(definition)}", f"STORED AS {stored_as}"]
+    create = "CREATE UNBOUNDED EXTERNAL TABLE" if definition.unbounded else "CREATE EXTERNAL TABLE"
+    head = f"{create} {qualified_name(definition)}"
+    if definition.columns:
+        head += " (" + ", ".join(_column(column) for column in definition.columns) + ")"
+    parts = [head, f"STORED AS {stored_as}"]
+    if definition.partition_columns:
+        # DataFusion matches these names verbatim (quotes would become part of
+        # the name); definitions restrict them to plain identifiers.
+        columns = ", ".join(definition.partition_columns)
+        parts.append(f"PARTITIONED BY ({columns})")
+    if definition.sort_order:
+        keys = ", ".join(_sort_key(key) for key in definition.sort_order)
+        parts.append(f"WITH ORDER ({keys})")
     if definition.options:
         options = ", ".join(
             f"{quote_literal(key)} {quote_literal(value)}"
@@ -41,3 +58,16 @@ def external_table_ddl(definition: TableDefinition, location: str) -> str:
         parts.append(f"OPTIONS ({options})")
     parts.append(f"LOCATION {quote_literal(location)}")
     return "\n".join(parts)
+
+
+def _column(column: ColumnDefinition) -> str:
+    # The type is pattern-checked in the definition; DataFusion parses it.
+    null = "" if column.nullable else " NOT NULL"
+    return f"{quote_identifier(column.name)} {column.type}{null}"
+
+
+def _sort_key(key: SortColumn) -> str:
+    text = f"{quote_identifier(key.column)} {'DESC' if key.descending else 'ASC'}"
+    if key.nulls_first is not None:
+        text += " NULLS FIRST" if key.nulls_first else " NULLS LAST"
+    return text

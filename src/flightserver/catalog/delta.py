@@ -8,6 +8,8 @@ file pinning), with a warning in its status: slower, never wrong.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,8 @@ from datafusion import SessionContext
 from deltalake import DeltaTable
 
 from flightserver.engine.native import DeltaProvider
+
+log = logging.getLogger(__name__)
 
 # Definition options a Delta table accepts: time travel at load.
 VERSION_OPTION = "version"
@@ -49,6 +53,10 @@ class DeltaTableEntry:
     pin: DeltaPin
     # None when the table fell back to `deltalake`'s provider.
     provider: DeltaProvider | None
+    # Pinned to a chosen version (definition option, time travel): polling re-pins skip it.
+    fixed: bool = False
+    # Registered by the TimeTravelDelta action (it may replace only these).
+    time_travel: bool = False
 
 
 class DeltaTables:
@@ -56,6 +64,10 @@ class DeltaTables:
 
     def __init__(self) -> None:
         self.entries: dict[str, DeltaTableEntry] = {}
+        # Registration, re-pins (actions, polling) and refreshes come from several threads.
+        # Held while a table is swapped for its new version: concurrent writers
+        # re-register the same name.
+        self.lock = threading.RLock()
 
     def register(
         self,
@@ -66,18 +78,48 @@ class DeltaTables:
     ) -> DeltaPin:
         """Registers the table at the version `options` ask for (latest by default)."""
         version = requested_version(location, options)
-        entry = _register(ctx, qualified, location, version)
-        self.entries[".".join(qualified)] = entry
+        with self.lock:
+            entry = _register(ctx, qualified, location, version)
+            entry.fixed = version is not None
+            self.entries[".".join(qualified)] = entry
         return entry.pin
 
     def repin(self, ctx: SessionContext, name: str, version: int | None = None) -> DeltaPin:
         """Re-registers `name` at `version` (default: the table's latest version)."""
-        entry = self.entries[name]
-        ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
-        qualified = (entry.catalog, entry.schema, entry.name)
-        new_entry = _register(ctx, qualified, entry.location, version)
-        self.entries[name] = new_entry
+        with self.lock:
+            entry = self.entries[name]
+            qualified = (entry.catalog, entry.schema, entry.name)
+            new_entry = _register(ctx, qualified, entry.location, version, replace=True)
+            new_entry.fixed = version is not None
+            new_entry.time_travel = entry.time_travel
+            self.entries[name] = new_entry
         return new_entry.pin
+
+    def repin_latest(self, ctx: SessionContext) -> dict[str, tuple[int, int]]:
+        """Moves every table not pinned to a chosen version to its newest version.
+
+        Returns the tables that moved: name -> (old version, new version).
+        """
+        moved: dict[str, tuple[int, int]] = {}
+        with self.lock:
+            for name, entry in list(self.entries.items()):
+                if entry.fixed:
+                    continue
+                latest = latest_version(entry.location)
+                if latest != entry.pin.version:
+                    moved[name] = (entry.pin.version, self.repin(ctx, name).version)
+                    log.info("re-pinned Delta table %s: version %d -> %d", name, *moved[name])
+        return moved
+
+    def forget(self, name: str) -> None:
+        """Stops tracking `name` (its registration was dropped)."""
+        with self.lock:
+            self.entries.pop(name, None)
+
+
+def latest_version(location: str) -> int:
+    """The table's newest committed version, read from its log."""
+    return DeltaTable(location).version()
 
 
 def requested_version(location: str, options: Mapping[str, str]) -> int | None:
@@ -112,15 +154,19 @@ def requested_version(location: str, options: Mapping[str, str]) -> int | None:
 
 
 def _register(
-    ctx: SessionContext, qualified: tuple[str, str, str], location: str, version: int | None
+    ctx: SessionContext,
+    qualified: tuple[str, str, str],
+    location: str,
+    version: int | None,
+    replace: bool = False,
 ) -> DeltaTableEntry:
+    """Loads the snapshot, then registers it (replacing the table only once it loaded)."""
     catalog, schema_name, name = qualified
     schema = ctx.catalog(catalog).schema(schema_name)
     provider = DeltaProvider(location, version)
     unsupported = provider.unsupported_features
     if unsupported:
-        fallback = DeltaTable(location, version=provider.version)
-        schema.register_table(name, fallback)
+        reader: DeltaProvider | DeltaTable = DeltaTable(location, version=provider.version)
         pin = DeltaPin(
             provider=FALLBACK_PROVIDER,
             version=provider.version,
@@ -130,12 +176,17 @@ def _register(
                 "read yet: read by deltalake's provider (no file pruning, no file pinning)"
             ),
         )
-        return DeltaTableEntry(catalog, schema_name, name, location, pin, None)
-    schema.register_table(name, provider)
-    pin = DeltaPin(
-        provider=OUR_PROVIDER,
-        version=provider.version,
-        file_count=provider.file_count,
-        files_hash=provider.files_hash,
+    else:
+        reader = provider
+        pin = DeltaPin(
+            provider=OUR_PROVIDER,
+            version=provider.version,
+            file_count=provider.file_count,
+            files_hash=provider.files_hash,
+        )
+    if replace and schema.table_exist(name):
+        schema.deregister_table(name)
+    schema.register_table(name, reader)
+    return DeltaTableEntry(
+        catalog, schema_name, name, location, pin, None if unsupported else provider
     )
-    return DeltaTableEntry(catalog, schema_name, name, location, pin, provider)

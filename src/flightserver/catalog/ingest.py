@@ -1,23 +1,24 @@
 """Bulk ingest: client data written into Delta tables the server manages.
 
 Ingested tables live under `<state_dir>/tables/<catalog>/<schema>/<table>` and
-are registered again at start-up. Writes commit through `deltalake`: a write
-either commits whole or leaves the table at its previous version.
+are registered again at start-up. Writes commit through `writes.delta`
+(`deltalake`, with the schema and constraint checks): a write either commits
+whole or leaves the table at its previous version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 import pyarrow as pa
 from datafusion import SessionContext
-from deltalake import write_deltalake
 
+from flightserver.catalog.constraints import TableConstraints
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import register_delta
+from flightserver.writes.delta import DeltaCommit, WriteMode, WriteRejected, commit_to_delta
 
 TABLES_FOLDER = "tables"
 
@@ -76,47 +77,49 @@ def ingest(
     *,
     if_missing: IfTableMissing,
     if_exists: IfTableExists,
-) -> int:
-    """Writes `data` into the target table; returns the number of rows written."""
-    location = managed_location(state_dir, target)
-    exists = _table_exists(ctx, target)
-    managed = (location / "_delta_log").is_dir()
+    constraints: TableConstraints | None = None,
+    declared_location: str | None = None,
+) -> DeltaCommit:
+    """Writes `data` into the target table; returns what was committed.
+
+    A registered Delta table is written where it is; a new one is created at
+    `declared_location` (its catalog definition's), else under the state folder.
+    """
     name = f"{target.catalog}.{target.schema}.{target.table}"
-    if exists and not managed:
-        raise IngestError(f"table {name} exists and is not a Delta table this server ingests into")
+    with delta_tables.lock:  # not while a concurrent commit re-registers the table
+        entry = delta_tables.entries.get(name)
+        exists = table_exists(ctx, target)
+    if entry is not None:
+        location = Path(entry.location)
+    elif declared_location is not None:
+        location = Path(declared_location)
+    else:
+        location = managed_location(state_dir, target)
+    managed = (location / "_delta_log").is_dir()
+    if exists and entry is None:
+        raise IngestError(f"table {name} exists and is not a Delta table")
     if exists and if_exists is IfTableExists.FAIL:
         raise IngestError(f"table {name} already exists")
     if not exists and if_missing is IfTableMissing.FAIL:
         raise IngestTargetMissing(f"table {name} does not exist")
-    mode = "overwrite" if exists and if_exists is IfTableExists.REPLACE else "append"
-    if not exists and managed:
-        mode = "overwrite"  # left over from a dropped registration: start afresh
-    rows = _RowCounter()
-    location.mkdir(parents=True, exist_ok=True)
-    write_deltalake(
-        str(location),
-        pa.RecordBatchReader.from_batches(data.schema, rows.count(data)),
-        mode=mode,
-        schema_mode="overwrite" if mode == "overwrite" else None,
+    mode = (
+        WriteMode.OVERWRITE if exists and if_exists is IfTableExists.REPLACE else WriteMode.APPEND
     )
+    if not exists:
+        # Left over from a dropped registration: start afresh.
+        mode = WriteMode.OVERWRITE if managed else WriteMode.CREATE
+    try:
+        commit = commit_to_delta(name, str(location), data, mode, constraints)
+    except WriteRejected as exc:
+        raise IngestError(str(exc)) from exc
     register_delta(ctx, delta_tables, (target.catalog, target.schema, target.table), str(location))
-    return rows.total
+    return commit
 
 
-def _table_exists(ctx: SessionContext, target: IngestTarget) -> bool:
+def table_exists(ctx: SessionContext, target: IngestTarget) -> bool:
     if target.catalog not in ctx.catalog_names():
         return False
     catalog = ctx.catalog(target.catalog)
     if target.schema not in catalog.schema_names():
         return False
     return catalog.schema(target.schema).table_exist(target.table)
-
-
-class _RowCounter:
-    def __init__(self) -> None:
-        self.total = 0
-
-    def count(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-        for batch in reader:
-            self.total += batch.num_rows
-            yield batch

@@ -36,6 +36,10 @@ SqlSyntaxError = _native.SqlSyntaxError
 POLICY_ERROR_PREFIX = _native.POLICY_ERROR_PREFIX
 DeltaProvider = _native.DeltaProvider
 DeltaScan = _native.DeltaScan
+WriteStatement = _native.WriteStatement
+write_statement = _native.write_statement
+take_manifest = _native.take_manifest
+ResultRows = _native.ResultRows
 
 __all__ = [
     "POLICY_ERROR_PREFIX",
@@ -44,7 +48,11 @@ __all__ = [
     "ExtensionVersionError",
     "Policy",
     "PolicyViolation",
+    "ResultRows",
     "Rulepack",
     "SqlSyntaxError",
+    "WriteStatement",
     "check_ffi_compatibility",
+    "take_manifest",
+    "write_statement",
 ]

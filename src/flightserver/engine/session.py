@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 import pyarrow as pa
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
-from flightserver.artifacts.store import ArtifactStore
+from flightserver.artifacts.store import ArtifactStore, Retention
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.ingest import register_managed_tables
-from flightserver.catalog.loader import TableStatus, load_catalog
+from flightserver.catalog.loader import CatalogLoader, TableStatus
+from flightserver.catalog.polling import catalog_poller
+from flightserver.catalog.time_travel import register_time_travel
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
 from flightserver.engine.admission import Admission
-from flightserver.engine.native import Policy, Rulepack
+from flightserver.engine.native import Policy, write_statement
 from flightserver.engine.parameters import operator_count
-from flightserver.engine.policy import build_policy, sql_options
+from flightserver.engine.policy import DEFAULT_POLICY, GoverningPolicy, governing_policy
 from flightserver.engine.statements import PreparedStatement, StatementResult
+from flightserver.writes.constraints_table import (
+    apply_declared_constraints,
+    register_constraints_table,
+)
+from flightserver.writes.declared import declared_tables
+from flightserver.writes.delta import DeltaCommit
+from flightserver.writes.maintenance import Maintainer
+from flightserver.writes.sql import SqlWrites
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG = "datafusion"
 DEFAULT_SCHEMA = "public"
@@ -62,42 +79,145 @@ class StatementTooLarge(ValueError):
     """The statement is beyond the configured size or complexity limits."""
 
 
+class UnknownRole(ValueError):
+    """A caller's role names no configured policy."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a call's statements run: a DataFusion context carrying the plan rules
+    of `governing`, whose Rust policy checks every statement first."""
+
+    ctx: SessionContext
+    governing: GoverningPolicy
+
+
 class Engine:
     """Owns the shared context every query runs in, unless its session chose other defaults."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         Path(config.state_dir).mkdir(parents=True, exist_ok=True)
-        self.policy = build_policy(config)
-        self.sql_options = sql_options(self.policy)
-        self.rulepack = Rulepack(self.policy)
+        self.default_policy = governing_policy(config, DEFAULT_POLICY, config.policy)
+        self.policy = self.default_policy.policy
+        self.sql_options = self.default_policy.sql_options
+        self.rulepack = self.default_policy.rulepack
+        self.plan_identity = self.default_policy.plan_identity
+        # One Rust policy, rulepack and context per role (see `scope`).
+        self.role_policies = {
+            name: governing_policy(config, name, policy) for name, policy in config.roles.items()
+        }
+        self._role_scopes: dict[str, Scope] = {}
+        self._role_scopes_lock = threading.Lock()
         limits = config.limits
         self.admission = Admission(
             limits.max_concurrent_queries,
             limits.max_queued_queries,
             limits.admission_timeout_seconds,
         )
-        self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA)
         # The Delta tables' pins (snapshot versions, file sets), for artifacts and re-pinning.
         self.delta_tables = DeltaTables()
-        self.catalog = load_catalog(self.ctx, Path(config.catalog_dir), self.delta_tables)
+        # Statuses learned after loading, by definition file (constraint checks, writes).
+        self._status_overrides: dict[str, TableStatus] = {}
+        self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA, self.default_policy)
+        self.default_scope = Scope(self.ctx, self.default_policy)
+        self.catalog_loader = CatalogLoader(self.ctx, Path(config.catalog_dir), self.delta_tables)
+        self.catalog_loader.refresh()
+        self.catalog_poller = catalog_poller(config, self.ctx, self.catalog_loader).start()
         self.state_dir = Path(config.state_dir)
         register_managed_tables(self.ctx, self.delta_tables, self.state_dir)
-        self.artifacts = ArtifactStore(self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG)
+        self.declared = declared_tables(Path(config.catalog_dir))
+        self._apply_constraints()
+        self.writes = SqlWrites(
+            self.delta_tables,
+            self.state_dir,
+            self.declared,
+            lambda: self.catalog,
+            self.after_commit,
+        )
+        retention = Retention(
+            timedelta(days=config.artifacts.retention_days), config.artifacts.max_rows
+        )
+        self.artifacts = ArtifactStore(
+            self.ctx, self.delta_tables, self.state_dir, DEFAULT_CATALOG, retention=retention
+        )
+        register_constraints_table(self.ctx, DEFAULT_CATALOG, list(self.declared.values()))
+        self.maintainer = Maintainer(
+            config.maintenance, self.delta_tables, self.ctx, DEFAULT_CATALOG
+        )
+        self.maintainer.refresh_all()
 
-    def _new_context(self, catalog: str, schema: str) -> SessionContext:
+    def _apply_constraints(self) -> None:
+        """Declared constraints onto the catalog's Delta tables; a table whose rows
+        break them is not served."""
+        checked, changed = apply_declared_constraints(list(self.declared.values()), self.catalog)
+        for name in changed:
+            self.delta_tables.repin(self.ctx, name)
+        for status in checked:
+            entry = self.delta_tables.entries.get(status.name or "")
+            if status.error is not None and entry is not None:
+                self._status_overrides[status.source] = status
+                self.ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
+                del self.delta_tables.entries[status.name or ""]
+
+    def _new_context(self, catalog: str, schema: str, governing: GoverningPolicy) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
         ctx = SessionContext(settings, runtime_config(self.config))
-        for rule in self.rulepack.rules():
+        for rule in governing.rulepack.rules():
             ctx.add_physical_optimizer_rule(rule)
+        register_time_travel(ctx, self.delta_tables)
         return ctx
 
-    def session_context(self, catalog: str, schema: str) -> SessionContext:
-        """A context resolving unqualified names in `catalog.schema`, sharing all tables."""
-        ctx = self._new_context(catalog, schema)
+    def session_context(
+        self, catalog: str, schema: str, governing: GoverningPolicy | None = None
+    ) -> SessionContext:
+        """A context resolving unqualified names in `catalog.schema`, sharing all tables,
+        with the plan rules of `governing` (default: the server's policy)."""
+        ctx = self._new_context(catalog, schema, governing or self.default_policy)
         for name in self.ctx.catalog_names():
             ctx.register_catalog_provider(name, self.ctx.catalog(name))
         return ctx
+
+    def governing(self, role: str | None) -> GoverningPolicy:
+        """The policy of `role`; None (a server without users): the default policy."""
+        if role is None:
+            return self.default_policy
+        governing = self.role_policies.get(role)
+        if governing is None:
+            configured = sorted(self.role_policies)
+            raise UnknownRole(f"role {role!r} is not configured (roles: {configured})")
+        return governing
+
+    def scope(
+        self,
+        role: str | None,
+        catalog: str = DEFAULT_CATALOG,
+        schema: str = DEFAULT_SCHEMA,
+    ) -> Scope:
+        """Where a call of `role` runs, resolving unqualified names in `catalog.schema`.
+
+        Contexts on the default catalog and schema are made once per role.
+        """
+        governing = self.governing(role)
+        if (catalog, schema) != (DEFAULT_CATALOG, DEFAULT_SCHEMA):
+            return Scope(self.session_context(catalog, schema, governing), governing)
+        if role is None:
+            return self.default_scope
+        with self._role_scopes_lock:
+            scope = self._role_scopes.get(role)
+            if scope is None:
+                ctx = self.session_context(catalog, schema, governing)
+                scope = self._role_scopes[role] = Scope(ctx, governing)
+            return scope
+
+    @property
+    def catalog(self) -> list[TableStatus]:
+        """How every catalog file loaded, as of the last refresh (and what the
+        constraint checks and writes since have learned of them)."""
+        return [
+            self._status_overrides.get(status.source, status)
+            for status in self.catalog_loader.statuses
+        ]
 
     @property
     def failed_tables(self) -> list[TableStatus]:
@@ -121,27 +241,68 @@ class Engine:
                 f"more than the {limits.max_sql_operators} allowed"
             )
 
-    def admit(self, sql: str) -> None:
+    def admit(self, sql: str, governing: GoverningPolicy | None = None) -> None:
         """Checks `sql` before DataFusion sees it: its size, then the Rust policy
         (DDL runs inside DataFusion's planning, so this is the last chance)."""
         self.check_size(sql)
-        self.policy.check_sql(sql)
+        (governing or self.default_policy).policy.check_sql(sql)
 
-    def prepare(self, ctx: SessionContext, sql: str) -> PreparedStatement:
+    def prepare(self, scope: Scope, sql: str) -> PreparedStatement:
         """Analyses `sql` without running it (for prepared statements)."""
-        self.admit(sql)
-        return statements.prepare(ctx, sql)
+        self.admit(sql, scope.governing)
+        write = write_statement(sql)
+        if write is None:
+            return statements.prepare(scope.ctx, sql)
+        self.writes.check(scope.ctx, write)
+        # DataFusion plans the write against the catalog: not while a commit swaps a table.
+        with self.delta_tables.lock:
+            return statements.prepare(scope.ctx, sql)
 
-    def prepare_substrait(self, ctx: SessionContext, plan: bytes) -> PreparedStatement:
-        return statements.prepare_substrait(ctx, plan)
+    def prepare_substrait(self, scope: Scope, plan: bytes) -> PreparedStatement:
+        """Analyses a Substrait plan, which answers to the SQL policy as SQL does."""
+        statement = statements.prepare_substrait(scope.ctx, plan)
+        self.admit_substrait(scope, plan)
+        return statement
+
+    def admit_substrait(self, scope: Scope, plan: bytes) -> None:
+        """Checks a Substrait plan, written back as SQL, with the Rust policy (plans
+        read only the catalog's tables by name: see `substrait_compat`)."""
+        self.admit(statements.substrait_sql(scope.ctx, plan), scope.governing)
 
     def execute(
         self,
-        ctx: SessionContext,
+        scope: Scope,
         statement: PreparedStatement,
         parameters: Mapping[str, pa.Scalar] | None = None,
     ) -> StatementResult:
         """Runs `statement`: queries are planned to stream, everything else completes now."""
         if statement.substrait is None:
-            self.admit(statement.sql)
-        return statements.execute(ctx, statement, parameters, self.sql_options)
+            self.admit(statement.sql, scope.governing)
+            write = write_statement(statement.sql)
+            if write is not None:
+                return self.writes.execute(
+                    scope.ctx, statement, write, parameters, scope.governing.sql_options
+                )
+        return statements.execute(scope.ctx, statement, parameters, scope.governing.sql_options)
+
+    def after_commit(self, commit: DeltaCommit) -> None:
+        """Runs after every Delta commit of the server (SQL writes and ingest)."""
+        log.info(
+            "committed %s version %d: %d rows, %d files",
+            commit.table,
+            commit.version,
+            commit.rows,
+            commit.files_added,
+        )
+        self._created(commit.table)
+        self.maintainer.after_commit(commit.table)
+
+    def _created(self, name: str) -> None:
+        """A declared Delta table a write just created is loaded now (its location
+        held no table when the catalog loaded)."""
+        entry = self.delta_tables.entries.get(name)
+        for status in self.catalog:
+            if status.name == name and status.error is not None and entry is not None:
+                self._status_overrides[status.source] = msgspec.structs.replace(
+                    status, error=None, delta=entry.pin, warning=entry.pin.warning
+                )

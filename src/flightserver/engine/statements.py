@@ -14,10 +14,13 @@ from enum import StrEnum
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext, SQLOptions, substrait
 from datafusion.expr import CopyTo, DmlStatement, EmptyRelation
+from datafusion.unparser import Dialect, Unparser
 from substrait import proto as substrait_proto
 
+from flightserver.artifacts.model import WriteOutcome
 from flightserver.engine.client_types import with_client_types
 from flightserver.engine.parameters import number_question_marks, parameter_schema
+from flightserver.engine.physical import PhysicalQuery, plan_physical
 from flightserver.engine.substrait_compat import adapt_plan, describe_unsupported
 
 EMPTY_SCHEMA = pa.schema([])
@@ -55,10 +58,11 @@ class PreparedStatement:
 
 @dataclass(frozen=True)
 class QueryResult:
-    """A query planned and ready to stream."""
+    """A query planned (down to its physical plan) and ready to stream."""
 
     df: DataFrame
     schema: pa.Schema
+    physical: PhysicalQuery
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class CompletedResult:
 
     table: pa.Table
     record_count: int
+    write: WriteOutcome | None = None  # what a write statement wrote, for its artifact
 
 
 StatementResult = QueryResult | CompletedResult
@@ -114,6 +119,25 @@ def substrait_version(ctx: SessionContext) -> str:
     return f"{version.major_number}.{version.minor_number}.{version.patch_number}"
 
 
+class UncheckablePlan(ValueError):
+    """A Substrait plan that cannot be written as SQL, and so not checked by the policy."""
+
+
+def plan_sql(df: DataFrame) -> str:
+    """`df`'s logical plan written as SQL (DataFusion's unparser; not every plan)."""
+    return Unparser(Dialect.default()).plan_to_sql(df.logical_plan())
+
+
+def substrait_sql(ctx: SessionContext, plan: bytes) -> str:
+    """The Substrait `plan` written back as SQL."""
+    try:
+        return plan_sql(substrait_dataframe(ctx, plan))
+    except Exception as exc:  # the unparser does not cover every plan
+        raise UncheckablePlan(
+            f"the Substrait plan cannot be checked against the SQL policy: {exc}"
+        ) from exc
+
+
 def substrait_dataframe(ctx: SessionContext, plan: bytes) -> DataFrame:
     adapted = adapt_plan(ctx, plan)
     try:
@@ -147,7 +171,7 @@ def execute(
     if isinstance(plan, EmptyRelation) and not df.schema().names:
         return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
     df = with_client_types(df, df.schema())
-    return QueryResult(df, df.schema())
+    return QueryResult(df, df.schema(), plan_physical(ctx, df))
 
 
 def adhoc(sql: str) -> PreparedStatement:

@@ -1,9 +1,10 @@
 """Turns a planned DataFrame into an Arrow stream the Flight layer can send.
 
 `DataFrame.__arrow_c_stream__` drains a plan's output partitions one after
-another, which serializes a parallel scan. `execute_stream` instead merges the
-partitions inside DataFusion (all of them running at once) into one stream,
-and each batch crosses into pyarrow through the Arrow C data interface.
+another, which serializes a parallel scan. A one-stream result of several
+partitions is instead merged inside DataFusion (all of them running at once);
+a result served as several endpoints streams one partition per endpoint. Each
+batch crosses into pyarrow through the Arrow C data interface.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
-from datafusion import DataFrame, RecordBatchStream
+from datafusion import RecordBatchStream
 
 from flightserver.engine.admission import Admission, Deadline
+from flightserver.engine.native import ResultRows
+from flightserver.engine.physical import PhysicalQuery
 
 ErrorMapper = Callable[[Exception], Exception]
 
@@ -36,6 +39,8 @@ class StreamControls:
     deadline: Deadline
     admission: Admission
     on_end: Callable[[], None] = lambda: None  # called once, when the stream ends or is dropped
+    # The policy's result row limit (Rust), shared by every stream of one result.
+    result_rows: ResultRows | None = None
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -50,10 +55,15 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
 
 
-def stream_dataframe(
-    df: DataFrame, schema: pa.Schema, map_error: ErrorMapper, controls: StreamControls
+def stream_query(
+    query: PhysicalQuery,
+    partition: int | None,
+    schema: pa.Schema,
+    map_error: ErrorMapper,
+    controls: StreamControls,
 ) -> pa.RecordBatchReader:
-    """Starts executing `df` in an admission slot; batches come as the reader is read.
+    """Starts executing `query` (one endpoint's `partition`, or all of it) in an
+    admission slot; batches come as the reader is read.
 
     Planning errors (physical rules refusing the plan, among them) raise here.
     Errors while streaming go through `map_error`. Cancellation or the deadline
@@ -62,7 +72,7 @@ def stream_dataframe(
     """
     controls.admission.acquire()
     try:
-        stream = df.execute_stream()
+        stream = query.execute(partition)
     except BaseException:
         controls.admission.release()
         raise
@@ -77,7 +87,7 @@ class _Batches:
         map_error: ErrorMapper,
         controls: StreamControls,
     ) -> None:
-        self._stream = stream
+        self._stream: RecordBatchStream | None = stream
         self._schema = schema
         self._map_error = map_error
         self._controls = controls
@@ -94,7 +104,12 @@ class _Batches:
             if self._controls.deadline.expired():
                 limit = self._controls.deadline.seconds
                 raise QueryTimedOutError(f"the query ran longer than {limit:g} s; stopped")
-            return conform(next(self._stream).to_pyarrow(), self._schema)
+            if self._stream is None:  # released: cancelled, timed out, failed or dropped
+                raise StopIteration
+            batch = next(self._stream).to_pyarrow()
+            if self._controls.result_rows is not None:
+                self._controls.result_rows.count(batch.num_rows)
+            return conform(batch, self._schema)
         except StopIteration:
             self._release()
             raise
@@ -106,6 +121,9 @@ class _Batches:
         with self._lock:
             if not self._released:
                 self._released = True
+                # Dropping DataFusion's stream stops the plan's tasks and frees their
+                # memory now, even while pyarrow still holds this iterator.
+                self._stream = None
                 self._controls.admission.release()
                 self._controls.on_end()
 

@@ -45,6 +45,7 @@ def adapt_plan(ctx: SessionContext, plan: bytes) -> bytes:
         message.ParseFromString(plan)
     except Exception:  # protobuf's DecodeError; the consumer reports it
         return plan
+    _refuse_file_reads(message)
     changed = _extract_as_date_part(message)
     reads = [(read, depth) for read, depth in _named_reads(message, 0)]
     if reads:
@@ -64,6 +65,24 @@ def adapt_plan(ctx: SessionContext, plan: bytes) -> bytes:
             if depth == 0:
                 outer.add(table)
     return message.SerializeToString() if changed else plan
+
+
+class FileReadRefused(ValueError):
+    """A Substrait plan reading files by path (`ReadRel.local_files`)."""
+
+
+def _refuse_file_reads(plan: substrait_proto.Plan) -> None:
+    """Plans read the catalog's tables by name: a read of files by path would go
+    around the catalog and the policy's locations."""
+    for read in _find(plan, substrait_proto.ReadRel):
+        if read.HasField("local_files"):
+            paths = [
+                item.uri_path or item.uri_file or item.uri_folder for item in read.local_files.items
+            ]
+            raise FileReadRefused(
+                f"Substrait reads of files by path are not supported ({', '.join(paths)}); "
+                "read a table of the catalog by name"
+            )
 
 
 def describe_unsupported(plan: bytes, error: Exception) -> str:
@@ -164,7 +183,20 @@ class _Resolver:
 
 def _named_reads(message: Message, depth: int) -> Iterator[tuple[substrait_proto.ReadRel, int]]:
     """Every ReadRel of a named table, with how many subqueries deep it is."""
-    if isinstance(message, substrait_proto.ReadRel) and message.HasField("named_table"):
+    for read, read_depth in _find_with_depth(message, substrait_proto.ReadRel, depth):
+        if read.HasField("named_table"):
+            yield read, read_depth
+
+
+def _find(message: Message, kind: type[M]) -> Iterator[M]:
+    """Every `kind` message anywhere in `message`, subqueries included."""
+    for found, _ in _find_with_depth(message, kind, 0):
+        yield found
+
+
+def _find_with_depth(message: Message, kind: type[M], depth: int) -> Iterator[tuple[M, int]]:
+    """Every `kind` message in `message`, with how many subqueries deep it is."""
+    if isinstance(message, kind):
         yield message, depth
     if isinstance(message, substrait_proto.Expression.Subquery):
         depth += 1
@@ -175,22 +207,6 @@ def _named_reads(message: Message, depth: int) -> Iterator[tuple[substrait_proto
             if field.message_type.GetOptions().map_entry:
                 continue
             for item in value:
-                yield from _named_reads(item, depth)
+                yield from _find_with_depth(item, kind, depth)
         else:
-            yield from _named_reads(value, depth)
-
-
-def _find(message: Message, kind: type[M]) -> Iterator[M]:
-    """Every `kind` message anywhere in `message`, subqueries included."""
-    if isinstance(message, kind):
-        yield message
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.is_repeated:
-            if field.message_type.GetOptions().map_entry:
-                continue
-            for item in value:
-                yield from _find(item, kind)
-        else:
-            yield from _find(value, kind)
+            yield from _find_with_depth(value, kind, depth)

@@ -25,6 +25,9 @@ BYTES_STREAMED = Counter(
 )
 ACTIVE_QUERIES = Gauge("flightserver_active_queries", "Statements planned and not yet finished.")
 ACTIVE_SESSIONS = Gauge("flightserver_active_sessions", "Open Flight SQL sessions.")
+PREPARED_STATEMENTS = Gauge(
+    "flightserver_prepared_statements", "Prepared statements open (not closed nor expired)."
+)
 ARROW_MEMORY = Gauge(
     "flightserver_arrow_memory_bytes", "Bytes allocated from Arrow's default memory pool."
 )

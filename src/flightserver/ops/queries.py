@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from flightserver.ops import metrics
 from flightserver.ops.logs import QUERY_ID
+from flightserver.ops.tracing import tag_query
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class QueryTracker:
         )
         with self._lock:
             self._active[record.query_id] = record
+        tag_query(record.query_id)
         metrics.ACTIVE_QUERIES.inc()
         log.info("query started: %s", record.sql, extra={"query_id": record.query_id})
         return record
@@ -85,6 +87,7 @@ class QueryTracker:
     def planning(self, record: QueryRecord) -> Generator[None]:
         """Log lines inside carry the query id; an exception finishes the query as failed."""
         token = QUERY_ID.set(record.query_id)
+        tag_query(record.query_id)  # DoGet's span: the query it streams
         try:
             yield
         except Exception as exc:

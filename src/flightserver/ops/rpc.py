@@ -1,13 +1,16 @@
-"""Per-RPC metrics and log lines, as a Flight server middleware."""
+"""Per-RPC metrics, log lines and trace spans, as a Flight server middleware."""
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 
+from opentelemetry import trace
 from pyarrow import flight
 
 from flightserver.ops import metrics
+from flightserver.ops.tracing import Headers, end_rpc_span, in_span, start_rpc_span
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +39,15 @@ def status_code(exception: BaseException | None) -> str:
     return "UNKNOWN"
 
 
+def rpc_name(method: str) -> str:
+    """A FlightMethod name as the Flight service spells it: GET_FLIGHT_INFO -> GetFlightInfo."""
+    return "".join(word.capitalize() for word in method.split("_"))
+
+
 class RpcMetricsMiddleware(flight.ServerMiddleware):
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, span: trace.Span | None = None) -> None:
         self.method = method
+        self.span = span
         self.started = time.perf_counter()
 
     def call_completed(self, exception: BaseException | None) -> None:
@@ -46,11 +55,27 @@ class RpcMetricsMiddleware(flight.ServerMiddleware):
         code = status_code(exception)
         metrics.RPCS.labels(self.method, code).inc()
         metrics.RPC_DURATION.labels(self.method).observe(seconds)
+        if self.span is not None:
+            end_rpc_span(self.span, code, exception)
         log.debug("rpc %s %s in %.3fs", self.method, code, seconds)
 
 
 class RpcMetricsFactory(flight.ServerMiddlewareFactory):
-    def start_call(
-        self, info: flight.CallInfo, headers: dict[str, list[str] | list[bytes]]
-    ) -> RpcMetricsMiddleware:
-        return RpcMetricsMiddleware(info.method.name)
+    """`tracer`: makes a span per RPC; None (tracing off): no spans."""
+
+    def __init__(self, tracer: trace.Tracer | None = None) -> None:
+        self._tracer = tracer
+
+    def start_call(self, info: flight.CallInfo, headers: Headers) -> RpcMetricsMiddleware:
+        method = info.method.name
+        if self._tracer is None:
+            return RpcMetricsMiddleware(method)
+        return RpcMetricsMiddleware(method, start_rpc_span(self._tracer, rpc_name(method), headers))
+
+
+def traced_call(call: flight.ServerCallContext) -> AbstractContextManager[None]:
+    """Wraps an RPC handler: the statement it runs tags the call's span (tracing on)."""
+    middleware = call.get_middleware(MIDDLEWARE_KEY)
+    if isinstance(middleware, RpcMetricsMiddleware) and middleware.span is not None:
+        return in_span(middleware.span)
+    return nullcontext()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import msgspec
 
 from flightserver import __version__
 from flightserver.catalog.loader import TableStatus
+from flightserver.catalog.model import DeltaTableState
 from flightserver.ops.queries import QueryRecord, QueryTracker
 
 
@@ -15,6 +17,8 @@ class CatalogHealth(msgspec.Struct, kw_only=True):
     loaded: int
     failed: int
     tables: list[TableStatus]
+    # Every registered Delta table's pin: version, file count, file-set hash.
+    delta_tables: list[DeltaTableState] = []
 
 
 class StatusSnapshot(msgspec.Struct, kw_only=True):
@@ -33,6 +37,7 @@ class ServerState:
         self.started = time.monotonic()
         self.ready = False
         self.catalog: list[TableStatus] = []
+        self.delta_tables: Callable[[], list[DeltaTableState]] | None = None
         self.queries: QueryTracker | None = None
 
     def snapshot(self) -> StatusSnapshot:
@@ -43,7 +48,10 @@ class ServerState:
             ready=self.ready,
             uptime_seconds=round(time.monotonic() - self.started, 3),
             catalog=CatalogHealth(
-                loaded=loaded, failed=len(self.catalog) - loaded, tables=list(self.catalog)
+                loaded=loaded,
+                failed=len(self.catalog) - loaded,
+                tables=list(self.catalog),
+                delta_tables=self.delta_tables() if self.delta_tables else [],
             ),
             active_queries=queries.active() if queries else [],
             recent_queries=queries.history() if queries else [],

@@ -13,6 +13,7 @@ NOT_FOUND, UNIMPLEMENTED). Clients must get a clear message, not our stack, so
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from typing import Any
 
@@ -21,7 +22,9 @@ from pyarrow import flight
 
 from flightserver.engine.admission import Overloaded
 from flightserver.engine.native import POLICY_ERROR_PREFIX
+from flightserver.engine.session import UnknownRole
 from flightserver.engine.streaming import QueryCancelledError, QueryTimedOutError
+from flightserver.writes.delta import WriteConflict
 
 log = logging.getLogger(__name__)
 
@@ -46,26 +49,12 @@ class UnimplementedStatus(_ClientStatus, pa.ArrowNotImplementedError):
     pass
 
 
-class CancelledStatus(_ClientStatus, pa.ArrowCancelled):
-    pass
-
-
 class RequestError(Exception):
     """A request the server understood and refuses; the message goes to the client."""
 
     def to_flight(self) -> Exception:
         """The exception a handler raises to answer with this error's status."""
         return InvalidArgumentStatus(str(self))
-
-    def to_stream(self) -> Exception:
-        """The exception to raise inside a result stream.
-
-        pyarrow gives an exception raised while a stream is read only an Arrow
-        status (INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, CANCELLED), never a
-        Flight one, so errors without such a status go out as INVALID_ARGUMENT.
-        """
-        status = self.to_flight()
-        return status if isinstance(status, _ClientStatus) else InvalidArgumentStatus(str(self))
 
 
 class InvalidRequest(RequestError):
@@ -93,6 +82,18 @@ class PermissionDenied(RequestError):
         return flight.FlightUnauthorizedError(str(self))
 
 
+class TooManyPreparedStatements(RequestError):
+    """A session holds as many open prepared statements as it may: INVALID_ARGUMENT.
+
+    The fitting status, RESOURCE_EXHAUSTED, is one pyarrow.flight cannot send
+    (Arrow's TransportStatusCode has none). Of those it can, PERMISSION_DENIED
+    must not be used for exhausted resources (gRPC's status code guide), and
+    UNAVAILABLE tells clients to retry, which fails again until the client closes
+    a statement; INVALID_ARGUMENT does not invite retries and is what the other
+    per-request limits (SQL size, memory) answer. The message names the limit.
+    """
+
+
 class Unavailable(RequestError):
     """The server is too busy right now; retrying later may succeed: UNAVAILABLE."""
 
@@ -106,18 +107,12 @@ class TimedOut(RequestError):
     def to_flight(self) -> Exception:
         return flight.FlightTimedOutError(str(self))
 
-    def to_stream(self) -> Exception:
-        return CancelledStatus(str(self))
-
 
 class Cancelled(RequestError):
     """The client cancelled the request: CANCELLED."""
 
     def to_flight(self) -> Exception:
         return flight.FlightCancelledError(str(self))
-
-    def to_stream(self) -> Exception:
-        return CancelledStatus(str(self))
 
 
 def engine_error(exc: Exception) -> RequestError:
@@ -126,23 +121,43 @@ def engine_error(exc: Exception) -> RequestError:
         return Cancelled(str(exc))
     if isinstance(exc, QueryTimedOutError):
         return TimedOut(str(exc))
-    if isinstance(exc, Overloaded):
+    if isinstance(exc, Overloaded | WriteConflict):
         return Unavailable(str(exc))
-    message = str(exc)
+    message = _without_python_traceback(str(exc))
     if POLICY_ERROR_PREFIX in message:
         return PermissionDenied(message)
     return InvalidRequest(message)
 
 
+# How DataFusion words an exception raised by Python code it called (a table
+# function, a UDF): the repr of the PyErr, traceback included.
+_PYERR = re.compile(
+    r"PyErr \{ type: <class '[^']*'>, value: \w+\((?P<q>['\"])(?P<message>.*?)(?P=q)\),"
+    r" traceback: .*\}",
+    re.DOTALL,
+)
+
+
+def _without_python_traceback(message: str) -> str:
+    """`message` with a Python exception's repr and traceback reduced to its message."""
+    return _PYERR.sub(lambda match: match.group("message"), message)
+
+
 def to_stream_error(exc: Exception) -> Exception:
-    """The exception to raise inside a result stream for an engine error."""
-    return engine_error(exc).to_stream()
+    """The exception to raise inside a result stream for an engine error.
+
+    Results go out through `flight.GeneratorStream`, which keeps a Flight
+    error's status (PERMISSION_DENIED, DEADLINE_EXCEEDED, ...) mid-stream.
+    """
+    return engine_error(exc).to_flight()
 
 
 def to_flight_error(exc: Exception) -> Exception:
     """The exception to raise from a Flight handler for `exc`."""
     if isinstance(exc, RequestError):
         return exc.to_flight()
+    if isinstance(exc, UnknownRole):  # a token naming a role since removed
+        return PermissionDenied(str(exc)).to_flight()
     if isinstance(exc, flight.FlightError):
         return exc
     log.exception("internal error while serving a request")

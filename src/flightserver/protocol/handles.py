@@ -18,6 +18,8 @@ from flightserver.protocol.errors import NotFound
 
 T = TypeVar("T")
 
+HANDLE_BYTES = 16
+
 
 class HandleRegistry(Generic[T]):
     def __init__(self, kind: str, ttl_seconds: float, capacity: int = 10_000) -> None:
@@ -28,7 +30,7 @@ class HandleRegistry(Generic[T]):
         self._lock = threading.Lock()
 
     def add(self, value: T) -> bytes:
-        handle = secrets.token_bytes(16)
+        handle = secrets.token_bytes(HANDLE_BYTES)
         with self._lock:
             self._expire(time.monotonic())
             self._entries[handle] = (value, time.monotonic() + self._ttl)
@@ -87,8 +89,16 @@ class HandleRegistry(Generic[T]):
         with self._lock:
             return [value for value, _ in self._entries.values()]
 
-    def __len__(self) -> int:
+    def count(self, matches: Callable[[T], bool]) -> int:
+        """How many live entries `matches`."""
         with self._lock:
+            self._expire(time.monotonic())
+            return sum(1 for value, _ in self._entries.values() if matches(value))
+
+    def __len__(self) -> int:
+        """Live entries: expired ones are dropped first."""
+        with self._lock:
+            self._expire(time.monotonic())
             return len(self._entries)
 
     def _expire(self, now: float) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.artifacts.recorder import IngestTrace
+from flightserver.catalog.ddl import quote_identifier
+from flightserver.catalog.definitions import TableFormat
 from flightserver.catalog.ingest import (
     IfTableExists,
     IfTableMissing,
@@ -13,10 +14,21 @@ from flightserver.catalog.ingest import (
     IngestTarget,
     IngestTargetMissing,
     ingest,
+    table_exists,
 )
-from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine
-from flightserver.protocol.errors import InvalidRequest, NotFound, Unimplemented
+from flightserver.engine.policy import GoverningPolicy
+from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine, Scope
+from flightserver.protocol.errors import (
+    InvalidRequest,
+    NotFound,
+    Unavailable,
+    Unimplemented,
+    engine_error,
+)
 from flightserver.protocol.generated import flight_sql_pb2 as sql
+from flightserver.writes.checks import ConstraintViolation
+from flightserver.writes.delta import WriteConflict
+from flightserver.writes.sql import delta_outcome
 
 _Options = sql.CommandStatementIngest.TableDefinitionOptions
 _IF_MISSING = {
@@ -32,7 +44,7 @@ _IF_EXISTS = {
 
 def ingest_command(
     engine: Engine,
-    ctx: SessionContext,
+    scope: Scope,
     command: sql.CommandStatementIngest,
     reader: flight.MetadataRecordBatchReader,
 ) -> int:
@@ -53,10 +65,14 @@ def ingest_command(
     )
     if not target.table:
         raise InvalidRequest("ingest needs a table name")
+    ctx = scope.ctx
+    creates = if_missing is IfTableMissing.CREATE and not table_exists(ctx, target)
+    check_policy(scope.governing, target, creates)
     name = f"{target.catalog}.{target.schema}.{target.table}"
+    declared = engine.declared.get(name)
     with IngestTrace(engine.artifacts, name) as trace:  # leaves the ingest's artifact
         try:
-            trace.rows = ingest(
+            commit = ingest(
                 ctx,
                 engine.delta_tables,
                 engine.state_dir,
@@ -64,11 +80,39 @@ def ingest_command(
                 reader.to_reader(),
                 if_missing=if_missing,
                 if_exists=if_exists,
+                constraints=declared.constraints if declared is not None else None,
+                declared_location=(
+                    declared.location
+                    if declared is not None and declared.format is TableFormat.DELTA
+                    else None
+                ),
             )
-            return trace.rows
         except IngestTargetMissing as exc:
             raise NotFound(str(exc)) from exc
         except IngestError as exc:
             raise InvalidRequest(str(exc)) from exc
-        except Exception as exc:  # deltalake's schema and write errors
+        except WriteConflict as exc:
+            raise Unavailable(str(exc)) from exc
+        except ConstraintViolation as exc:
+            raise InvalidRequest(str(exc)) from exc
+        except Exception as exc:  # deltalake's write errors
             raise InvalidRequest(f"ingest into {target.table} failed: {exc}") from exc
+        trace.rows = commit.rows
+        trace.write = delta_outcome(commit)
+        engine.after_commit(commit)
+        return commit.rows
+
+
+def check_policy(governing: GoverningPolicy, target: IngestTarget, creates: bool) -> None:
+    """Asks the Rust policy about the statements an ingest amounts to: an INSERT,
+    and a CREATE TABLE when the table does not exist yet."""
+    parts = (target.catalog, target.schema, target.table)
+    name = ".".join(quote_identifier(part) for part in parts)
+    equivalents = [f"INSERT INTO {name} VALUES (NULL)"]
+    if creates:
+        equivalents.append(f"CREATE TABLE {name} (c INT)")
+    for statement in equivalents:
+        try:
+            governing.policy.check_sql(statement)
+        except Exception as exc:
+            raise engine_error(exc) from exc

@@ -14,9 +14,11 @@ import pyarrow as pa
 from datafusion import SessionContext
 
 from flightserver.engine.client_types import client_type
+from flightserver.engine.session import DEFAULT_CATALOG
 from flightserver.protocol import schemas
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.protocol.sql_types import TYPE_INFO_TYPES, sql_type
+from flightserver.writes.constraints_table import CONSTRAINTS_TABLE, PRIMARY_KEY, SYSTEM_SCHEMA
 
 
 def like_matcher(pattern: str | None) -> Callable[[str], bool]:
@@ -153,8 +155,41 @@ def table_types(ctx: SessionContext) -> pa.Table:
 
 
 def primary_keys(ctx: SessionContext, command: sql.CommandGetPrimaryKeys) -> pa.Table:
-    # No table declares a primary key yet (constraints come with catalog definitions).
-    return schemas.PRIMARY_KEYS.empty_table()
+    """The primary keys catalog definitions declare, as `system.constraints` lists them."""
+    found = ctx.sql(
+        "SELECT table_catalog, table_schema, table_name, column_name, constraint_name,"
+        f" key_sequence FROM {DEFAULT_CATALOG}.{SYSTEM_SCHEMA}.{CONSTRAINTS_TABLE}"
+        f" WHERE constraint_type = '{PRIMARY_KEY}'"
+    ).to_arrow_table()
+    wanted = {
+        "table_catalog": _optional(command, "catalog"),
+        "table_schema": _optional(command, "db_schema"),
+        "table_name": command.table,
+    }
+    rows = [
+        row
+        for row in found.to_pylist()
+        if all(value is None or row[column] == value for column, value in wanted.items())
+    ]
+    rows.sort(
+        key=lambda row: (
+            row["table_catalog"],
+            row["table_schema"],
+            row["table_name"],
+            row["key_sequence"],
+        )
+    )
+    return pa.Table.from_pydict(
+        {
+            "catalog_name": [row["table_catalog"] for row in rows],
+            "db_schema_name": [row["table_schema"] for row in rows],
+            "table_name": [row["table_name"] for row in rows],
+            "column_name": [row["column_name"] for row in rows],
+            "key_name": [row["constraint_name"] for row in rows],
+            "key_sequence": [row["key_sequence"] for row in rows],
+        },
+        schema=schemas.PRIMARY_KEYS,
+    )
 
 
 def foreign_keys(ctx: SessionContext, command: object) -> pa.Table:

@@ -18,8 +18,15 @@ from google.protobuf.message import Message
 from pyarrow import flight
 
 from flightserver.actions import ActionContext, CustomAction, all_actions
-from flightserver.engine.session import DEFAULT_CATALOG, DEFAULT_SCHEMA, Engine, session_config
+from flightserver.engine.session import (
+    DEFAULT_CATALOG,
+    DEFAULT_SCHEMA,
+    Engine,
+    Scope,
+    session_config,
+)
 from flightserver.engine.statements import substrait_version
+from flightserver.ops.rpc import traced_call
 from flightserver.protocol import commands, metadata, schemas
 from flightserver.protocol.errors import InvalidRequest, Unimplemented, to_flight_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
@@ -27,6 +34,7 @@ from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.protocol.ingest import ingest_command
 from flightserver.protocol.sessions import (
     MIDDLEWARE_KEY,
+    RoleOf,
     SessionMiddlewareFactory,
     SessionRegistry,
 )
@@ -36,7 +44,7 @@ from flightserver.protocol.statements import StatementService, single_endpoint_i
 log = logging.getLogger(__name__)
 
 Call = flight.ServerCallContext
-InfoHandler = Callable[[SessionContext, Any, flight.FlightDescriptor], flight.FlightInfo]
+InfoHandler = Callable[[Scope, Any, flight.FlightDescriptor], flight.FlightInfo]
 PutHandler = Callable[[Call, Any, flight.MetadataRecordBatchReader], bytes]
 ActionHandler = Callable[[Call, bytes], list[bytes]]
 MetadataBuilder = Callable[[SessionContext, Any], pa.Table]
@@ -52,7 +60,14 @@ def flight_errors() -> Generator[None]:
 
 
 class FlightSqlServer(flight.FlightServerBase):
-    def __init__(self, location: str, engine: Engine, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        location: str,
+        engine: Engine,
+        role_of: RoleOf = lambda _: None,
+        **kwargs: Any,
+    ) -> None:
+        """`role_of` names the role of a call's caller (None: the server has no users)."""
         middleware: dict[str, flight.ServerMiddlewareFactory] = {
             MIDDLEWARE_KEY: SessionMiddlewareFactory(),
             **kwargs.pop("middleware", {}),
@@ -62,10 +77,11 @@ class FlightSqlServer(flight.FlightServerBase):
         self.statements = StatementService(engine)
         self.sessions = SessionRegistry(
             engine.ctx,
-            engine.session_context,
-            DEFAULT_CATALOG,
-            DEFAULT_SCHEMA,
-            engine.config.session_idle_seconds,
+            engine.scope,
+            role_of,
+            default_catalog=DEFAULT_CATALOG,
+            default_schema=DEFAULT_SCHEMA,
+            idle_seconds=engine.config.session_idle_seconds,
         )
         # A context without our rules: the policy's result-row limit is for clients.
         plain = SessionContext(session_config(engine.config))
@@ -106,7 +122,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 c, reader
             ),
             sql.CommandStatementIngest: self._put_update(
-                lambda ctx, command, reader: ingest_command(engine, ctx, command, reader)
+                lambda scope, command, reader: ingest_command(engine, scope, command, reader)
             ),
         }
         self._actions: dict[str, tuple[str, ActionHandler]] = {
@@ -114,7 +130,9 @@ class FlightSqlServer(flight.FlightServerBase):
                 "Prepare a SQL statement; returns its handle, result and parameter schemas.",
                 self._any_action(
                     sql.ActionCreatePreparedStatementRequest,
-                    lambda call, r: self.statements.create_prepared(self.sessions.context(call), r),
+                    lambda call, r: self.statements.create_prepared(
+                        self.sessions.scope(call), r, self.sessions.session_key(call)
+                    ),
                 ),
             ),
             "CreatePreparedSubstraitPlan": (
@@ -122,7 +140,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 self._any_action(
                     sql.ActionCreatePreparedSubstraitPlanRequest,
                     lambda call, r: self.statements.create_prepared_substrait(
-                        self.sessions.context(call), r
+                        self.sessions.scope(call), r, self.sessions.session_key(call)
                     ),
                 ),
             ),
@@ -161,19 +179,19 @@ class FlightSqlServer(flight.FlightServerBase):
     def get_flight_info(
         self, context: Call, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
-        with flight_errors():
+        with flight_errors(), traced_call(context):
             command = self._command(descriptor)
             if type(command) in self._metadata:
                 schema = self._metadata_schema(command)
                 return single_endpoint_info(schema, descriptor, commands.pack(command))
             handler = self._lookup(self._info_handlers, command, "GetFlightInfo")
-            return handler(self.sessions.context(context), command, descriptor)
+            return handler(self.sessions.scope(context), command, descriptor)
 
     def get_schema(self, context: Call, descriptor: flight.FlightDescriptor) -> pa.Schema:
         return self.get_flight_info(context, descriptor).schema
 
     def do_get(self, context: Call, ticket: flight.Ticket) -> flight.FlightDataStream:
-        with flight_errors():
+        with flight_errors(), traced_call(context):
             command = commands.unpack(ticket.ticket)
             if isinstance(command, sql.TicketStatementQuery):
                 return self.statements.stream(command)
@@ -194,7 +212,7 @@ class FlightSqlServer(flight.FlightServerBase):
         reader: flight.MetadataRecordBatchReader,
         writer: flight.FlightMetadataWriter,
     ) -> None:
-        with flight_errors():
+        with flight_errors(), traced_call(context):
             command = self._command(descriptor)
             handler = self._lookup(self._put_handlers, command, "DoPut")
             writer.write(pa.py_buffer(handler(context, command, reader)))
@@ -202,7 +220,7 @@ class FlightSqlServer(flight.FlightServerBase):
     def do_action(self, context: Call, action: flight.Action) -> list[bytes]:
         # Runs to completion before returning (not a generator), so that the
         # session cookie is known when pyarrow sends the response headers.
-        with flight_errors():
+        with flight_errors(), traced_call(context):
             entry = self._actions.get(action.type)
             if entry is None:
                 raise Unimplemented(f"unsupported action {action.type!r}")
@@ -237,10 +255,10 @@ class FlightSqlServer(flight.FlightServerBase):
         return self._metadata[type(command)][0]
 
     def _put_update(
-        self, run: Callable[[SessionContext, Any, flight.MetadataRecordBatchReader], int]
+        self, run: Callable[[Scope, Any, flight.MetadataRecordBatchReader], int]
     ) -> PutHandler:
         def handler(call: Call, command: Any, reader: flight.MetadataRecordBatchReader) -> bytes:
-            count = run(self.sessions.context(call), command, reader)
+            count = run(self.sessions.scope(call), command, reader)
             return sql.DoPutUpdateResult(record_count=count).SerializeToString()
 
         return handler
@@ -260,11 +278,13 @@ class FlightSqlServer(flight.FlightServerBase):
 
     def _custom_action(self, action: CustomAction) -> ActionHandler:
         def handler(call: Call, body: bytes) -> list[bytes]:
+            scope = self.sessions.scope(call)
             context = ActionContext(
                 self.engine,
                 call,
-                self.sessions.context(call),
+                scope.ctx,
                 lambda handle: self.statements.prepared.get(handle).statement,
+                scope.governing.plan_identity,
             )
             return action.run(context, body)
 

@@ -7,8 +7,11 @@ without a cookie costs the session layer nothing more than looking for one:
 ADBC sends none and uses no sessions.
 SetSessionOptions `catalog` / `schema` change the defaults that unqualified
 table names resolve against. A session that changed nothing runs
-on the server's shared DataFusion context; one that did gets its own context
-sharing the same catalogs.
+on the shared DataFusion context of its caller's role (or of the server, without
+users); one that did gets its own context sharing the same catalogs.
+
+The caller's role (from the authenticated identity) picks the Rust policy its
+statements run under; a session opened by one role is never run under another's.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from http.cookies import CookieError, SimpleCookie
 from datafusion import SessionContext
 from pyarrow import flight
 
+from flightserver.engine.session import Scope
 from flightserver.protocol.errors import InvalidRequest
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.handles import HandleRegistry
@@ -29,7 +33,10 @@ COOKIE = "arrow_flight_session_id"
 MIDDLEWARE_KEY = "flightserver.session"
 SUPPORTED_OPTIONS = ("catalog", "schema")
 
-ContextFactory = Callable[[str, str], SessionContext]
+# A role (None: the server has no users), a catalog and a schema -> where calls run.
+ScopeFactory = Callable[[str | None, str, str], Scope]
+# The role of a call's authenticated caller; None when the server has no users.
+RoleOf = Callable[[flight.ServerCallContext], str | None]
 
 
 @dataclass
@@ -37,7 +44,8 @@ class Session:
     session_id: str
     catalog: str
     schema: str
-    ctx: SessionContext | None = None  # None: the shared context serves this session
+    # Contexts made for this session's own catalog and schema, by role.
+    scopes: dict[str | None, Scope] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
 
 
@@ -75,20 +83,40 @@ class SessionRegistry:
     def __init__(
         self,
         shared: SessionContext,
-        make_context: ContextFactory,
+        make_scope: ScopeFactory,
+        role_of: RoleOf,
+        *,
         default_catalog: str,
         default_schema: str,
         idle_seconds: float,
     ) -> None:
         self._shared = shared
-        self._make_context = make_context
+        self._make_scope = make_scope
+        self._role_of = role_of
         self._defaults = (default_catalog, default_schema)
         self._sessions: HandleRegistry[Session] = HandleRegistry("session", idle_seconds)
 
+    def scope(self, call: flight.ServerCallContext) -> Scope:
+        """Where this call runs: its session's catalog and schema, its caller's policy."""
+        role = self._role_of(call)
+        session = self._find(call)
+        if session is None or (session.catalog, session.schema) == self._defaults:
+            return self._make_scope(role, *self._defaults)
+        scope = session.scopes.get(role)
+        if scope is None:
+            scope = session.scopes[role] = self._make_scope(role, session.catalog, session.schema)
+        return scope
+
     def context(self, call: flight.ServerCallContext) -> SessionContext:
         """The DataFusion context this call's session runs in."""
-        session = self._find(call)
-        return session.ctx if session is not None and session.ctx is not None else self._shared
+        return self.scope(call).ctx
+
+    def session_key(self, call: flight.ServerCallContext) -> str:
+        """What names this call's session: its cookie, or without one its connection."""
+        middleware = _middleware(call)
+        if middleware is not None:
+            return middleware.session_id
+        return call.peer()
 
     def _find(self, call: flight.ServerCallContext) -> Session | None:
         middleware = _middleware(call)
@@ -128,7 +156,7 @@ class SessionRegistry:
             if catalog not in self._shared.catalog_names():
                 raise InvalidRequest(f"catalog {catalog!r} does not exist")
             session.catalog, session.schema = catalog, schema
-            session.ctx = self._make_context(catalog, schema)
+            session.scopes.clear()
         return result.SerializeToString()
 
     def get_options(self, call: flight.ServerCallContext) -> bytes:

@@ -6,10 +6,12 @@
 
 mod files;
 mod provider;
+mod scan_exec;
 mod scan_log;
 mod snapshot;
 
 pub use files::{ActiveFiles, DeltaFile};
 pub use provider::DeltaTableProvider;
+pub use scan_exec::{DeltaScanExec, DeltaScanInfo};
 pub use scan_log::{ScanLog, ScanRecord, file_set_hash};
 pub use snapshot::DeltaSnapshot;

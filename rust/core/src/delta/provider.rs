@@ -29,6 +29,7 @@ use datafusion_physical_plan::projection::ProjectionExec;
 use datafusion_pruning::PruningPredicateBuilder;
 
 use super::files::DeltaFile;
+use super::scan_exec::{DeltaScanExec, DeltaScanInfo};
 use super::scan_log::{ScanLog, ScanRecord};
 use super::snapshot::DeltaSnapshot;
 
@@ -315,13 +316,19 @@ impl DeltaTableProvider {
             .map_or(self.snapshot.files().len(), |selected| {
                 selected.iter().filter(|keep| **keep).count()
             });
-        self.scans.record(
+        let record = self.scans.record(
             self.snapshot.version(),
             files.iter().map(|file| file.path.clone()).collect(),
             candidates,
         );
+        let info = DeltaScanInfo {
+            table_root: self.snapshot.table_root().to_string(),
+            record,
+            bytes: files.iter().map(|file| file.size).sum(),
+        };
         if files.is_empty() {
-            return Ok(Arc::new(EmptyExec::new(self.projected_schema(projection)?)));
+            let empty = Arc::new(EmptyExec::new(self.projected_schema(projection)?));
+            return Ok(Arc::new(DeltaScanExec::new(empty, info)));
         }
 
         let parquet_options = TableParquetOptions {
@@ -347,7 +354,8 @@ impl DeltaTableProvider {
             .with_projection_indices(Some(self.scan_projection(projection)?))?
             .build();
         let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
-        self.with_logical_names(scan, projection)
+        let scan = self.with_logical_names(scan, projection)?;
+        Ok(Arc::new(DeltaScanExec::new(scan, info)))
     }
 
     /// `scan` with its columns renamed from the files' names to the table's,

@@ -16,8 +16,8 @@ use datafusion_sql::parser::{
     CopyToSource, DFParserBuilder, ExplainStatement, ResetStatement, Statement as DFStatement,
 };
 use datafusion_sql::sqlparser::ast::{
-    CopyTarget, Expr, ObjectName, ObjectNamePart, Query, Set, Statement, TableFactor, TableObject,
-    Visit, Visitor,
+    CopyTarget, Expr, Ident, ObjectName, ObjectNamePart, Query, Set, Statement, TableFactor,
+    TableObject, Visit, Visitor,
 };
 use datafusion_sql::sqlparser::dialect::GenericDialect;
 
@@ -348,6 +348,119 @@ fn first_words(statement: &Statement) -> String {
         .join(" ")
 }
 
+/// The kinds of statement that write rows somewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// `INSERT INTO table [(columns)] query`
+    Insert,
+    /// `CREATE [OR REPLACE] TABLE [IF NOT EXISTS] name AS query`
+    CreateTableAs,
+    /// `COPY relation|(query) TO 'location'`
+    CopyTo,
+}
+
+impl WriteKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Insert => "insert",
+            Self::CreateTableAs => "create_table_as",
+            Self::CopyTo => "copy",
+        }
+    }
+}
+
+/// Where a write statement writes, and the query whose rows it writes, so the
+/// server can route a write (Delta tables commit through `deltalake`) without
+/// parsing SQL itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteStatement {
+    pub kind: WriteKind,
+    /// The target table's name parts, normalized as the engine does (unquoted
+    /// identifiers lowercase); for COPY, the one target location.
+    pub target: Vec<String>,
+    /// INSERT's column list (normalized); empty when the statement has none.
+    pub columns: Vec<String>,
+    /// The source query's SQL; for `COPY table TO`, that table's name.
+    pub source: String,
+    /// INSERT OVERWRITE or CREATE OR REPLACE.
+    pub overwrite: bool,
+    pub if_not_exists: bool,
+}
+
+/// The write `sql` does, if its one statement is an INSERT with a query
+/// source, a CREATE TABLE AS or a COPY TO; `None` for anything else.
+pub fn write_statement(sql: &str) -> Result<Option<WriteStatement>, DataFusionError> {
+    let mut statements = parse(sql)?;
+    if statements.len() != 1 {
+        return Ok(None);
+    }
+    let Some(statement) = statements.pop_front() else {
+        return Ok(None);
+    };
+    Ok(match statement {
+        DFStatement::Statement(statement) => match *statement {
+            Statement::Insert(insert) => match (&insert.table, &insert.source) {
+                (TableObject::TableName(name), Some(source)) if insert.assignments.is_empty() => {
+                    Some(WriteStatement {
+                        kind: WriteKind::Insert,
+                        target: normalized(name),
+                        columns: insert
+                            .columns
+                            .iter()
+                            .filter_map(|column| normalized(column).pop())
+                            .collect(),
+                        source: source.to_string(),
+                        overwrite: insert.overwrite,
+                        if_not_exists: false,
+                    })
+                }
+                _ => None,
+            },
+            Statement::CreateTable(create) if create.columns.is_empty() => {
+                create.query.as_ref().map(|query| WriteStatement {
+                    kind: WriteKind::CreateTableAs,
+                    target: normalized(&create.name),
+                    columns: Vec::new(),
+                    source: query.to_string(),
+                    overwrite: create.or_replace,
+                    if_not_exists: create.if_not_exists,
+                })
+            }
+            _ => None,
+        },
+        DFStatement::CopyTo(copy) => Some(WriteStatement {
+            kind: WriteKind::CopyTo,
+            target: vec![copy.target.clone()],
+            columns: Vec::new(),
+            source: match &copy.source {
+                CopyToSource::Relation(name) => name.to_string(),
+                CopyToSource::Query(query) => query.to_string(),
+            },
+            overwrite: false,
+            if_not_exists: false,
+        }),
+        _ => None,
+    })
+}
+
+/// Name parts as the engine resolves them: unquoted identifiers in lowercase.
+fn normalized(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) => normalized_ident(ident),
+            ObjectNamePart::Function(function) => normalized_ident(&function.name),
+        })
+        .collect()
+}
+
+fn normalized_ident(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,5 +642,58 @@ mod tests {
     fn syntax_errors_are_parse_errors() {
         assert!(parse("SELEC 1").is_err());
         assert!(parse("CREATE EXTERNAL TABLE t LOCATION").is_err());
+    }
+
+    #[test]
+    fn write_statements_name_target_and_source() {
+        let insert = write_statement(
+            r#"INSERT INTO Sales."Orders" (Id, "Qty") SELECT a, b FROM t WHERE a > $1"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(insert.kind, WriteKind::Insert);
+        assert_eq!(insert.target, vec!["sales", "Orders"]);
+        assert_eq!(insert.columns, vec!["id", "Qty"]);
+        assert_eq!(insert.source, "SELECT a, b FROM t WHERE a > $1");
+        assert!(!insert.overwrite);
+
+        let values = write_statement("insert into t values (1, 'x'), (2, 'y')")
+            .unwrap()
+            .unwrap();
+        assert_eq!(values.source, "VALUES (1, 'x'), (2, 'y')");
+
+        let ctas = write_statement("CREATE OR REPLACE TABLE c.s.t AS SELECT 1 AS one")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ctas.kind, WriteKind::CreateTableAs);
+        assert_eq!(ctas.target, vec!["c", "s", "t"]);
+        assert_eq!(ctas.source, "SELECT 1 AS one");
+        assert!(ctas.overwrite);
+        let guarded = write_statement("CREATE TABLE IF NOT EXISTS t AS VALUES (1)")
+            .unwrap()
+            .unwrap();
+        assert!(guarded.if_not_exists);
+
+        let copy = write_statement("COPY (SELECT 1) TO '/tmp/out' STORED AS PARQUET")
+            .unwrap()
+            .unwrap();
+        assert_eq!(copy.kind, WriteKind::CopyTo);
+        assert_eq!(copy.target, vec!["/tmp/out"]);
+        assert_eq!(copy.source, "SELECT 1");
+    }
+
+    #[test]
+    fn other_statements_are_not_writes() {
+        for sql in [
+            "SELECT 1",
+            "CREATE TABLE t (a INT)",
+            "CREATE VIEW v AS SELECT 1",
+            "DELETE FROM t",
+            "SELECT 1; SELECT 2",
+            "EXPLAIN INSERT INTO t VALUES (1)",
+        ] {
+            assert_eq!(write_statement(sql).unwrap(), None, "{sql}");
+        }
+        assert!(write_statement("INSERT INTO").is_err());
     }
 }

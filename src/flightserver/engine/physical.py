@@ -1,0 +1,52 @@
+"""A query's physical plan, made once, and what the rulepack recorded about it.
+
+The rulepack's last rules write a manifest per physical plan (its scans, with
+Delta versions and exact files, and how many Flight endpoints serve it); this
+takes it, on the thread that planned, for the query's artifact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+from datafusion import DataFrame, RecordBatchStream, SessionContext
+from datafusion.plan import ExecutionPlan
+
+from flightserver.artifacts.model import PlanManifest
+from flightserver.engine.native import take_manifest
+
+
+@dataclass(frozen=True)
+class PhysicalQuery:
+    """A query planned down to its physical plan."""
+
+    ctx: SessionContext
+    df: DataFrame
+    plan: ExecutionPlan
+    manifest: PlanManifest | None  # None only for plans no rulepack shaped
+
+    @property
+    def endpoints(self) -> int:
+        return self.manifest.endpoints if self.manifest is not None else 1
+
+    def execute(self, partition: int | None) -> RecordBatchStream:
+        """The stream of one endpoint's partition, or (None) of the whole result."""
+        if partition is not None:
+            return self.ctx.execute(self.plan, partition)
+        if self.plan.partition_count == 1:
+            return self.ctx.execute(self.plan, 0)
+        # Several partitions, one stream: DataFusion merges them, running all at
+        # once. Python can start no such merge over an existing plan, so the
+        # query is planned again (its pinned providers give the same scans).
+        return self.df.execute_stream()
+
+
+def plan_physical(ctx: SessionContext, df: DataFrame) -> PhysicalQuery:
+    """Plans `df` (the physical optimizer rules run here, refusals raise)."""
+    plan = df.execution_plan()  # the rules run on this thread, which holds the manifest
+    manifest_json = take_manifest()
+    manifest = (
+        msgspec.json.decode(manifest_json, type=PlanManifest) if manifest_json is not None else None
+    )
+    return PhysicalQuery(ctx, df, plan, manifest)
