@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         machine=machine(),
     )
+    result.load_averages["start"] = os.getloadavg()
     for name in args.sections:
         print(f"== {name}", flush=True)
         started = time.perf_counter()
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             result.sections.append(
                 SectionResult(name, time.perf_counter() - started, error=f"{exc!r}")
             )
+        result.load_averages[f"after {name}"] = os.getloadavg()
         print(f"   {time.perf_counter() - started:.0f} s", flush=True)
     print()
     print(report.text_table(result))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from contextlib import closing
 from typing import Any
 
 import psutil
@@ -218,7 +219,7 @@ def run(settings: Settings) -> SectionResult:
     measured: dict[str, dict[str, list[dict[str, Any]]]] = {}
     profiles: list[dict[str, Any]] = []
     with (
-        ClientPool(max(LEVELS)) as pool,
+        closing(ClientPool(max(LEVELS))) as pool,
         flightserver(catalog) as server,
         bare_server(catalog) as bare,
     ):

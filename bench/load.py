@@ -11,7 +11,6 @@ import multiprocessing
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from types import TracebackType
 
 import msgspec
 
@@ -104,14 +103,3 @@ class ClientPool:
             pipe.send(None)
         for process in self._processes:
             process.join(10)
-
-    def __enter__(self) -> ClientPool:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -108,6 +108,13 @@ def markdown(result: RunResult, chart_name: str) -> str:
         f"{machine.cpus} cores, {machine.memory_gib:.0f} GiB, {machine.platform}, "
         f"Python {machine.python}; {versions}.",
         "",
+        f"Machine load (1/5/15-minute load averages; {machine.cpus} fills every core): "
+        + "; ".join(
+            f"{when} {' / '.join(f'{value:.1f}' for value in loads)}"
+            for when, loads in result.load_averages.items()
+        )
+        + ".",
+        "",
         "Ratios are the measured cost over the limit's (1.00x: as fast as the limit; "
         "larger: slower).",
         "",

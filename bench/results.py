@@ -83,6 +83,9 @@ class RunResult(msgspec.Struct):
     quick: bool
     machine: Machine
     sections: list[SectionResult] = msgspec.field(default_factory=list)
+    # The machine's 1/5/15-minute load averages at the start and after each section:
+    # other people's work on the same cores, which the ratios cannot fully cancel.
+    load_averages: dict[str, tuple[float, float, float]] = msgspec.field(default_factory=dict)
 
     @property
     def figures(self) -> list[Figure]:

@@ -10,6 +10,8 @@ interface of a DataFrame drains partitions one after another, execute_stream mer
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
+from contextlib import contextmanager
 
 import psutil
 import pyarrow as pa
@@ -18,7 +20,7 @@ from pyarrow import flight
 from bench.bare_server import HELD
 from bench.clients import AdbcClient
 from bench.engines import client_dataframe, datafusion_context, stream_reader
-from bench.processes import bare_server, flightserver
+from bench.processes import bare_server, flightserver, ps
 from bench.results import SectionResult, ratio_figure
 from bench.settings import Settings
 from bench.stats import summarize
@@ -26,6 +28,23 @@ from bench.timing import interleaved
 
 SECTION = "streaming"
 QUERY = "SELECT * FROM lineitem"
+_CPU_SERIES = ("server", "server_client", "engine", "transport_server", "transport_client")
+
+
+@contextmanager
+def _cpu_seconds(
+    cpu: dict[str, list[float]], *processes: tuple[str, psutil.Process]
+) -> Generator[None]:
+    """Appends each process's CPU seconds (user + system) spent inside the block."""
+    before = [process.cpu_times() for _, process in processes]
+    yield
+    for (name, process), start in zip(processes, before, strict=True):
+        end = process.cpu_times()
+        cpu[name].append(end.user + end.system - start.user - start.system)
+
+
+def _sums(*series: list[float]) -> list[float]:
+    return [sum(values) for values in zip(*series, strict=True)]
 
 
 def run(settings: Settings) -> SectionResult:
@@ -40,28 +59,29 @@ def run(settings: Settings) -> SectionResult:
         adbc = AdbcClient(server.uri)
         adbc_bare = AdbcClient(bare.uri)
         pyarrow_bare = flight.connect(bare.uri)
-        # CPU seconds per query: the server process's, and this process's for the engine.
-        server_cpu, own_cpu = server.ps(), psutil.Process()
-        cpu: dict[str, list[float]] = {"server": [], "engine": []}
+        # CPU seconds per query of each process taking part: the server's, the bare
+        # server's, and this process's (the ADBC client, or the in-process engine).
+        cpu: dict[str, list[float]] = {name: [] for name in _CPU_SERIES}
+        own = psutil.Process()
 
         def keep(name: str, table: pa.Table) -> None:
             rows[name] = table.num_rows
 
         def server_query() -> None:
-            before = server_cpu.cpu_times()
-            keep("server", adbc.query(QUERY))
-            after = server_cpu.cpu_times()
-            cpu["server"].append(after.user + after.system - before.user - before.system)
+            with _cpu_seconds(cpu, ("server", ps(server)), ("server_client", own)):
+                keep("server", adbc.query(QUERY))
+
+        def transport_query() -> None:
+            with _cpu_seconds(cpu, ("transport_server", ps(bare)), ("transport_client", own)):
+                keep("transport", adbc_bare.query(QUERY))
 
         def engine_query() -> None:
-            before = own_cpu.cpu_times()
-            keep("engine", stream_reader(ctx, client_dataframe(ctx, QUERY)).read_all())
-            after = own_cpu.cpu_times()
-            cpu["engine"].append(after.user + after.system - before.user - before.system)
+            with _cpu_seconds(cpu, ("engine", own)):
+                keep("engine", stream_reader(ctx, client_dataframe(ctx, QUERY)).read_all())
 
         alternatives = {
             "server": server_query,
-            "transport": lambda: keep("transport", adbc_bare.query(QUERY)),
+            "transport": transport_query,
             "transport_pyarrow_client": lambda: keep(
                 "transport_pyarrow_client", pyarrow_bare.do_get(flight.Ticket(HELD)).read_all()
             ),
@@ -85,7 +105,13 @@ def run(settings: Settings) -> SectionResult:
         for engine, transport in zip(samples["engine"], samples["transport"], strict=True)
     ]
     s = {name: summarize(values) for name, values in samples.items()}
-    cpu_used = {name: summarize(values[-settings.repeats :]) for name, values in cpu.items()}
+    timed = {name: values[-settings.repeats :] for name, values in cpu.items()}  # no warm-up
+    # What the machine must do for one query: the server's and its client's CPU; and the
+    # same for the two limits, which never run at once.
+    timed["server_and_client"] = _sums(timed["server"], timed["server_client"])
+    timed["limits"] = _sums(timed["engine"], timed["transport_server"], timed["transport_client"])
+    timed["cpu_floor"] = [seconds / settings.cpus for seconds in timed["server_and_client"]]
+    cpu_used = {name: summarize(values) for name, values in timed.items()}
     slower_name = max(("transport", "engine"), key=lambda name: s[name].median)
     figures = [
         ratio_figure(
@@ -136,6 +162,22 @@ def run(settings: Settings) -> SectionResult:
         ),
         ratio_figure(
             SECTION,
+            "server + ADBC client CPU seconds per query",
+            cpu_used["server_and_client"],
+            "engine limit + transport limit (bare server + client) CPU seconds",
+            cpu_used["limits"],
+            note="below or near 1: serving adds no work beyond the two limits'",
+        ),
+        ratio_figure(
+            SECTION,
+            "SELECT * FROM lineitem wall time against its CPU floor",
+            s["server"],
+            f"server + client CPU seconds / {settings.cpus} cores",
+            cpu_used["cpu_floor"],
+            note="near 1: bound by the cores the server and its client share",
+        ),
+        ratio_figure(
+            SECTION,
             "C stream (RecordBatchReader.from_stream), 2 partitions",
             s["c_stream"],
             "df.to_arrow_table()",
@@ -158,6 +200,6 @@ def run(settings: Settings) -> SectionResult:
         "result_megabytes": megabytes,
         "megabytes_per_second": {name: megabytes / s[name].median for name in s},
         "seconds": {name: values for name, values in samples.items()},
-        "cpu_seconds": cpu,
+        "cpu_seconds": timed,
     }
     return SectionResult(SECTION, time.perf_counter() - started, figures, details)

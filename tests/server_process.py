@@ -1,4 +1,5 @@
-"""A flightserver running as a real subprocess, for tests to talk to."""
+"""A server running as a real subprocess: the flightserver the tests talk to, and the
+servers the benchmarks (bench/) measure."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-_LISTENING = re.compile(r"flightserver listening on (grpc(?:\+tls)?://\S+)")
+# `flightserver serve` and the benchmarks' bare server (bench/bare_server.py) both print it.
+_LISTENING = re.compile(r"listening on (grpc(?:\+tls)?://\S+)")
 
 
 @dataclass
 class ServerProcess:
     process: subprocess.Popen[str]
+    started: float  # time.perf_counter() just before the process was started
     uri: str = ""
+    ready_after: float = 0.0  # seconds from start until it listened
     output: list[str] = field(default_factory=list)
     _new_line: threading.Condition = field(default_factory=threading.Condition)
 
@@ -31,6 +36,7 @@ class ServerProcess:
     ) -> ServerProcess:
         """Starts `COMMAND --port 0 ARGS` (COMMAND: `flightserver serve`) and waits
         until it listens."""
+        started = time.perf_counter()
         process = subprocess.Popen(
             [*command, "--port", "0", *args],
             stdout=subprocess.PIPE,
@@ -38,12 +44,12 @@ class ServerProcess:
             text=True,
             env={**os.environ, **(env or {})},
         )
-        server = cls(process)
+        server = cls(process, started)
         ready = threading.Event()
         threading.Thread(target=server._pump, args=(ready,), daemon=True).start()
         if not ready.wait(timeout) or not server.uri:
             server.stop()
-            raise RuntimeError("server did not start:\n" + server.log)
+            raise RuntimeError(f"{[*command, *args][:5]} did not start:\n{server.log}")
         return server
 
     def _pump(self, ready: threading.Event) -> None:
@@ -53,7 +59,8 @@ class ServerProcess:
                 self.output.append(line)
                 self._new_line.notify_all()
             match = _LISTENING.search(line)
-            if match:
+            if match and not self.uri:
+                self.ready_after = time.perf_counter() - self.started
                 self.uri = match.group(1)
                 ready.set()
         ready.set()  # the process ended
@@ -83,6 +90,10 @@ class ServerProcess:
     @property
     def port(self) -> int:
         return int(self.uri.rsplit(":", 1)[1])
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def alive(self) -> bool:
         return self.process.poll() is None

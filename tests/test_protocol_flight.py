@@ -237,6 +237,10 @@ def test_session_catalog_and_schema_apply_to_later_queries(server: ServerProcess
             client,
             sql.CommandStatementQuery(query="CREATE TABLE sessions_s.only_here AS VALUES (7)"),
         )
+        # Calls that use no session are offered no cookie (ADBC never sends one).
+        assert jar.cookie is None
+        session_action(client, "GetSessionOptions")
+        assert jar.cookie is None
         request = fs.SetSessionOptionsRequest()
         request.session_options["schema"].string_value = "sessions_s"
         request.session_options["no_such_option"].string_value = "x"
@@ -258,3 +262,20 @@ def test_session_catalog_and_schema_apply_to_later_queries(server: ServerProcess
         # After CloseSession the defaults apply again.
         with pytest.raises(pa.ArrowInvalid):
             fetch(client, sql.CommandStatementQuery(query="SELECT * FROM only_here"))
+
+
+def test_prepared_query_executes_again_and_sees_new_rows(client: flight.FlightClient) -> None:
+    # Its first execution runs the plan made when preparing; later ones plan afresh.
+    fetch(client, sql.CommandStatementQuery(query="CREATE TABLE prepared_again AS VALUES (1), (2)"))
+    request = sql.ActionCreatePreparedStatementRequest(
+        query="SELECT count(*) AS n FROM prepared_again"
+    )
+    (answer,) = session_action(client, "CreatePreparedStatement", packed(request))
+    created = sql.ActionCreatePreparedStatementResult()
+    assert any_pb2.Any.FromString(answer).Unpack(created)
+    command = sql.CommandPreparedStatementQuery(
+        prepared_statement_handle=created.prepared_statement_handle
+    )
+    assert fetch(client, command)[1].column("n").to_pylist() == [2]
+    fetch(client, sql.CommandStatementQuery(query="INSERT INTO prepared_again VALUES (3)"))
+    assert fetch(client, command)[1].column("n").to_pylist() == [3]

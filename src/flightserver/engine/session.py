@@ -53,6 +53,12 @@ def session_config(config: ServerConfig) -> SessionConfig:
         # (the client-type casts) gets a RepartitionExec above the sort's merge,
         # and the streamed result loses its ORDER BY (seen on TPC-H Q16).
         "datafusion.optimizer.enable_round_robin_repartition": "false",
+        # Filters (and the join's dynamic filters) applied while decoding Parquet: TPC-H
+        # SF1 in process, 0.92x-0.94x wall time in geometric mean, much faster where a
+        # join's filter prunes lineitem (Q7, Q17, Q18, Q21), slower on plain scans (Q6,
+        # Q9); docs/benchmarks/README.md has the per-query table.
+        "datafusion.execution.parquet.pushdown_filters": "true",
+        "datafusion.execution.parquet.reorder_filters": "true",
         "datafusion.execution.target_partitions": str(
             config.target_partitions or os.cpu_count() or 1
         ),

@@ -8,7 +8,7 @@ run to completion here, and only queries are left to stream.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import pyarrow as pa
@@ -51,6 +51,9 @@ class PreparedStatement:
     dataset_schema: pa.Schema  # empty unless kind is QUERY
     parameter_schema: pa.Schema
     substrait: bytes | None = None  # set for a Substrait plan instead of SQL
+    # A query without parameters as planned when prepared (client types applied):
+    # clients that prepare every query (ADBC, JDBC) execute it right away.
+    plan: DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,13 @@ def prepare(ctx: SessionContext, sql: str) -> PreparedStatement:
             return PreparedStatement(numbered, StatementKind.DDL, EMPTY_SCHEMA, EMPTY_SCHEMA)
         raise
     client_df = with_client_types(df, df.schema())
+    parameters = parameter_schema(df)
     return PreparedStatement(
-        numbered, StatementKind.QUERY, client_df.schema(), parameter_schema(df)
+        numbered,
+        StatementKind.QUERY,
+        client_df.schema(),
+        parameters,
+        plan=None if len(parameters) else client_df,
     )
 
 

@@ -1,7 +1,10 @@
 """Flight SQL sessions: a cookie names the session; its options live here.
 
 Clients that keep cookies (the JDBC driver does) get one session per
-connection, forgotten after `session_idle_seconds` without a call.
+connection, forgotten after `session_idle_seconds` without a call. The cookie
+is offered only when a call starts a session (SetSessionOptions), so a call
+without a cookie costs the session layer nothing more than looking for one:
+ADBC sends none and uses no sessions.
 SetSessionOptions `catalog` / `schema` change the defaults that unqualified
 table names resolve against. A session that changed nothing runs
 on the shared DataFusion context of its caller's role (or of the server, without
@@ -47,27 +50,20 @@ class Session:
 
 
 class SessionMiddleware(flight.ServerMiddleware):
-    """Per call: the session id from the cookie, or a new one offered by Set-Cookie.
+    """A call that named its session with a cookie."""
 
-    pyarrow sends response headers before the handler runs, so a call without a
-    cookie is offered an id up front; the session exists only once it is used.
-    """
-
-    def __init__(self, session_id: str | None) -> None:
-        self.is_new = session_id is None
-        self.session_id = session_id or secrets.token_urlsafe(24)
-
-    def sending_headers(self) -> dict[str, list[str] | list[bytes]]:
-        if not self.is_new:
-            return {}
-        return {"set-cookie": [f"{COOKIE}={self.session_id}"]}
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
 
 
 class SessionMiddlewareFactory(flight.ServerMiddlewareFactory):
     def start_call(
         self, info: flight.CallInfo, headers: dict[str, list[str] | list[bytes]]
-    ) -> SessionMiddleware:
-        return SessionMiddleware(_session_cookie(headers.get("cookie", [])))
+    ) -> SessionMiddleware | None:
+        # Most calls carry no cookie (ADBC's never do): no middleware for them.
+        cookies = headers.get("cookie")
+        session_id = _session_cookie(cookies) if cookies else None
+        return None if session_id is None else SessionMiddleware(session_id)
 
 
 def _session_cookie(values: list[str] | list[bytes]) -> str | None:
@@ -118,7 +114,7 @@ class SessionRegistry:
     def session_key(self, call: flight.ServerCallContext) -> str:
         """What names this call's session: its cookie, or without one its connection."""
         middleware = _middleware(call)
-        if middleware is not None and not middleware.is_new:
+        if middleware is not None:
             return middleware.session_id
         return call.peer()
 
@@ -131,8 +127,11 @@ class SessionRegistry:
     def _find_or_start(self, call: flight.ServerCallContext) -> Session:
         middleware = _middleware(call)
         if middleware is None:
-            raise InvalidRequest("sessions need the session middleware")
-        session_id = middleware.session_id
+            # A new session: the client keeps the cookie and names it on later calls.
+            session_id = secrets.token_urlsafe(24)
+            call.add_header("set-cookie", f"{COOKIE}={session_id}")
+        else:
+            session_id = middleware.session_id
         return self._sessions.get_or_add(
             session_id.encode(), lambda: Session(session_id, *self._defaults)
         )

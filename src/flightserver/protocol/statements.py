@@ -12,12 +12,14 @@ import threading
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
+from datafusion import DataFrame
 from pyarrow import flight
 
 from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
 from flightserver.engine.native import ResultRows
 from flightserver.engine.parameters import parameter_values
+from flightserver.engine.physical import plan_physical
 from flightserver.engine.session import Engine, Scope
 from flightserver.engine.statements import (
     CompletedResult,
@@ -106,6 +108,10 @@ class Prepared:
     statement: PreparedStatement
     parameters: pa.RecordBatch | None = None
     session: str = ""  # the session (or connection) that holds it open
+    # The query as planned when prepared, in `planned_in`: its first execution runs it
+    # instead of planning again (ADBC prepares every new query text, then executes it).
+    plan: DataFrame | None = None
+    planned_in: Scope | None = None
 
 
 def serialize_schema(schema: pa.Schema) -> bytes:
@@ -148,14 +154,20 @@ class StatementService:
         scope: Scope,
         statement: PreparedStatement,
         parameters: pa.RecordBatch | None = None,
+        plan: DataFrame | None = None,
     ) -> Run:
+        """Runs `statement`, or streams `plan` (the statement as planned already)."""
         values = parameter_values(parameters, 0) if parameters is not None else None
         query = self.queries.start(statement.sql or "(Substrait plan)")
         trace = StatementTrace(self.engine.artifacts, statement, scope.governing.plan_identity)
         with self.queries.planning(query):
             try:
                 with self.engine.admission.slot():
-                    result = self.engine.execute(scope, statement, values)
+                    result = (
+                        QueryResult(plan, plan.schema(), plan_physical(scope.ctx, plan))
+                        if plan is not None
+                        else self.engine.execute(scope, statement, values)
+                    )
             except Exception as exc:
                 trace.failed(exc)
                 raise engine_error(exc) from exc
@@ -199,13 +211,29 @@ class StatementService:
         command: sql.CommandPreparedStatementQuery,
         descriptor: flight.FlightDescriptor,
     ) -> flight.FlightInfo:
-        prepared = self.prepared.get(command.prepared_statement_handle)
+        handle = command.prepared_statement_handle
+        prepared = self.prepared.get(handle)
         parameters = prepared.parameters
         if parameters is not None and parameters.num_rows > 1:
             raise InvalidRequest(
                 f"a query takes one row of parameters; {parameters.num_rows} rows are bound"
             )
-        return self._info(self._run(scope, prepared.statement, parameters), descriptor)
+        plan = self._take_plan(handle, prepared, scope)
+        return self._info(self._run(scope, prepared.statement, parameters, plan), descriptor)
+
+    def _take_plan(self, handle: bytes, prepared: Prepared, scope: Scope) -> DataFrame | None:
+        """The plan made when preparing, once: later executions plan afresh, so that
+        they see tables as they are then. Only for the same context and policy."""
+        planned_in = prepared.planned_in
+        if prepared.plan is None or planned_in is None:
+            return None
+        self.prepared.update(handle, lambda held: replace(held, plan=None, planned_in=None))
+        usable = (
+            prepared.parameters is None
+            and planned_in.ctx is scope.ctx
+            and planned_in.governing is scope.governing
+        )
+        return prepared.plan if usable else None
 
     def info_substrait(
         self,
@@ -338,15 +366,16 @@ class StatementService:
             StatementTrace(self.engine.artifacts, adhoc(request.query)).failed(exc)
             self.queries.rejected(request.query, str(exc))
             raise engine_error(exc) from exc
-        return self._created(statement, session)
+        return self._created(statement, session, scope)
 
     def create_prepared_substrait(
         self, scope: Scope, request: sql.ActionCreatePreparedSubstraitPlanRequest, session: str
     ) -> bytes:
-        return self._created(self._prepare_substrait(scope, request.plan.plan), session)
+        return self._created(self._prepare_substrait(scope, request.plan.plan), session, scope)
 
-    def _created(self, statement: PreparedStatement, session: str) -> bytes:
+    def _created(self, statement: PreparedStatement, session: str, scope: Scope) -> bytes:
         limit = self.engine.config.limits.max_prepared_statements_per_session
+        held_statement = replace(statement, plan=None)
         with self._preparing:
             held = self.prepared.count(lambda prepared: prepared.session == session)
             if held >= limit:
@@ -355,7 +384,9 @@ class StatementService:
                     f"(limits.max_prepared_statements_per_session = {limit}); close one "
                     "(ClosePreparedStatement) before preparing another"
                 )
-            handle = self.prepared.add(Prepared(statement, session=session))
+            handle = self.prepared.add(
+                Prepared(held_statement, session=session, plan=statement.plan, planned_in=scope)
+            )
         return commands.pack(
             sql.ActionCreatePreparedStatementResult(
                 prepared_statement_handle=handle,
