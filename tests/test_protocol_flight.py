@@ -262,6 +262,9 @@ def test_session_catalog_and_schema_apply_to_later_queries(server: ServerProcess
         # After CloseSession the defaults apply again.
         with pytest.raises(pa.ArrowInvalid):
             fetch(client, sql.CommandStatementQuery(query="SELECT * FROM only_here"))
+        # The shared server's schema listing is other tests' business: leave none behind.
+        fetch(client, sql.CommandStatementQuery(query="DROP TABLE sessions_s.only_here"))
+        fetch(client, sql.CommandStatementQuery(query="DROP SCHEMA sessions_s"))
 
 
 def test_prepared_query_executes_again_and_sees_new_rows(client: flight.FlightClient) -> None:
