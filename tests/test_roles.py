@@ -174,6 +174,21 @@ def test_configured_roles_change_a_builtin_role_field_by_field(tmp_path: Path) -
         assert served.run("aud", "EXPLAIN SELECT 1").num_rows > 0
 
 
+def test_a_roles_result_row_limit_stops_its_running_queries(tmp_path: Path) -> None:
+    # The filter makes the row count an estimate: the stream's count must stop it,
+    # with the caller's role's limit, not the server's (none here).
+    config = tmp_path / "server.toml"
+    config.write_text("[roles.reader]\nmax_result_rows = 20\n")
+    served = start(
+        tmp_path, users_toml({"rita": "reader", "ada": "admin"}), "--config", str(config)
+    )
+    over_limit = "SELECT * FROM customer WHERE c_acctbal > 0"
+    with served.server:
+        message = served.denied("rita", over_limit, "flightserver.result_rows")
+        assert "over the limit of 20 rows" in message
+        assert served.run("ada", over_limit).num_rows > 20
+
+
 def test_a_user_with_an_unknown_role_stops_the_server_at_start(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="user 'eve' has role 'root', which is not configured"):
         start(tmp_path, users_toml({"eve": "root"}))

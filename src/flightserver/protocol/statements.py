@@ -99,6 +99,7 @@ class Run:
     result: StatementResult
     query: QueryRecord  # operations: history, metrics, the query id in logs
     trace: StatementTrace  # its artifact
+    scope: Scope  # where it ran: its context and governing policy
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class StatementService:
         trace.planned_result(result)
         if isinstance(result, CompletedResult):
             self.queries.finish(query, QueryStatus.OK, rows=result.record_count)
-        return Run(result, query, trace)
+        return Run(result, query, trace, scope)
 
     def _info(self, run: Run, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
         result = run.result
@@ -190,7 +191,7 @@ class StatementService:
             run.query,
             trace=run.trace,
             endpoints=endpoints,
-            result_rows=self.engine.rulepack.result_rows(),
+            result_rows=run.scope.governing.rulepack.result_rows(),
         )
         handle = self.results.add(planned)
         partitions: list[int | None] = [None] if endpoints == 1 else list(range(endpoints))
