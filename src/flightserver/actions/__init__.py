@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datafusion import SessionContext
 from pyarrow import flight
 
-from flightserver.artifacts.recorder import PlanIdentity
 from flightserver.engine.policy import GoverningPolicy
 from flightserver.engine.session import Engine
 from flightserver.engine.statements import PreparedStatement
@@ -27,9 +26,8 @@ class ActionContext:
     ctx: SessionContext
     # Finds a prepared statement by its Flight SQL handle (NotFound if there is none).
     prepared_statement: Callable[[bytes], PreparedStatement]
-    # The rulepack and policy governing `ctx` (the caller's role's; None: the server's).
-    plan_identity: PlanIdentity | None = None
-    governing: GoverningPolicy | None = None
+    # The rulepack and policy governing `ctx`: the caller's role's, or the server's.
+    governing: GoverningPolicy
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def plan_bundle(context: ActionContext, body: bytes) -> list[bytes]:
             df,
             sql,
             known_tables(context),
-            identity=context.plan_identity or context.engine.plan_identity,
+            identity=context.governing.plan_identity,
             planning_started=started,
         )
     except Exception as exc:

@@ -11,7 +11,7 @@ from flightserver.artifacts.model import RulepackRequest, RulepackResponse
 
 def get_rulepack(context: ActionContext, body: bytes) -> list[bytes]:
     registry.decode_request(RulepackRequest, body)
-    governing = context.governing or context.engine.default_policy
+    governing = context.governing
     identity = governing.plan_identity
     assert identity.rulepack is not None and identity.policy_sha256 is not None
     response = RulepackResponse(

@@ -99,10 +99,6 @@ class Engine:
         self.config = config
         Path(config.state_dir).mkdir(parents=True, exist_ok=True)
         self.default_policy = governing_policy(config, DEFAULT_POLICY, config.policy)
-        self.policy = self.default_policy.policy
-        self.sql_options = self.default_policy.sql_options
-        self.rulepack = self.default_policy.rulepack
-        self.plan_identity = self.default_policy.plan_identity
         # One Rust policy, rulepack and context per role (see `scope`).
         self.role_policies = {
             name: governing_policy(config, name, policy) for name, policy in config.roles.items()

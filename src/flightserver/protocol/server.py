@@ -284,7 +284,6 @@ class FlightSqlServer(flight.FlightServerBase):
                 call,
                 scope.ctx,
                 lambda handle: self.statements.prepared.get(handle).statement,
-                scope.governing.plan_identity,
                 scope.governing,
             )
             return action.run(context, body)
