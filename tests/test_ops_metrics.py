@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pyarrow import flight
 
-from flightserver.ops.client import connect, query_batches
+from flightserver.cli.client import connect, query_batches
 from flightserver.protocol import commands
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from tests.conftest import DEMO_CATALOG

@@ -1,10 +1,13 @@
-"""A commented TOML configuration file with every option at its default."""
+"""`flightserver config`: a commented TOML configuration file with every option at its
+default."""
 
 from __future__ import annotations
 
 import json
 from enum import Enum
 from typing import Any
+
+import click
 
 from flightserver.config import ConfigOption, ServerConfig, config_options
 
@@ -43,3 +46,18 @@ def config_template() -> str:
             out.append(f"[{'.'.join(path)}]")
         out.extend(lines)
     return "\n".join(out).rstrip() + "\n"
+
+
+@click.command("config")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    default="-",
+    show_default=True,
+    help="Where to write the file (-: standard output).",
+)
+def config_command(output: str) -> None:
+    """Write a configuration file (TOML) with every option, described, at its default."""
+    with click.open_file(output, "w") as stream:
+        stream.write(config_template())

@@ -1,8 +1,5 @@
-"""The `flightserver` command line.
-
-`serve` takes one flag per ServerConfig field (nested fields flattened), each
-also readable from an environment variable; a TOML file gives the rest.
-"""
+"""`flightserver serve`: one flag per ServerConfig field (nested fields flattened),
+each also readable from an environment variable; a TOML file gives the rest."""
 
 from __future__ import annotations
 
@@ -18,9 +15,7 @@ from typing import Any
 
 import click
 
-from flightserver import __version__
 from flightserver.config import ConfigError, ServerConfig, config_options, load_config
-from flightserver.ops.commands import operator_commands
 
 log = logging.getLogger("flightserver")
 
@@ -45,13 +40,7 @@ def _config_flags(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@click.group()
-@click.version_option(__version__, prog_name="flightserver")
-def main() -> None:
-    """flightserver: an Arrow Flight SQL server for DataFusion over Delta Lake and files."""
-
-
-@main.command()
+@click.command()
 @click.option(
     "--config",
     "config_path",
@@ -132,7 +121,3 @@ def stop_on_signals() -> threading.Event:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: received.set())
     return received
-
-
-for _command in operator_commands():
-    main.add_command(_command)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 import msgspec
 
-from flightserver.ops.commands import password, timeout_option, uri_option, user_option
+from flightserver.cli.options import password, timeout_option, uri_option, user_option
 
 _table_option = click.option(
     "--table", default=None, help="One table, catalog.schema.table (default: every table)."
@@ -29,7 +29,7 @@ def run(uri: str, user: str | None, timeout: float | None, table: str | None) ->
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from flightserver.artifacts.model import RunMaintenanceResponse
-    from flightserver.ops.client import ClientError, action_json, connect
+    from flightserver.cli.client import ClientError, action_json, connect
 
     console = Console()
     try:
@@ -74,7 +74,7 @@ def status(uri: str, user: str | None, timeout: float | None, table: str | None)
     from rich.table import Table
 
     from flightserver.artifacts.model import MaintenanceStatusResponse
-    from flightserver.ops.client import ClientError, action_json, connect
+    from flightserver.cli.client import ClientError, action_json, connect
 
     try:
         with connect(uri, user, password(user)) as connection:
@@ -110,7 +110,7 @@ def status(uri: str, user: str | None, timeout: float | None, table: str | None)
 
 def _table_names(connection: object, timeout: float | None) -> list[str]:
     from flightserver.artifacts.model import MaintenanceStatusResponse
-    from flightserver.ops.client import Connection, action_json
+    from flightserver.cli.client import Connection, action_json
 
     assert isinstance(connection, Connection)
     answer = action_json(connection, "MaintenanceStatus", timeout, b"{}")
