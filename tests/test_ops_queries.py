@@ -1,13 +1,16 @@
-"""The query tracker's bookkeeping, in process (its server-side use is tested
-through real servers in test_ops_metrics.py and test_ops_status_page.py)."""
+"""The query tracker's bookkeeping over real DataFusion result streams, in process
+(its server-side use is tested through real servers in test_ops_metrics.py and
+test_ops_status_page.py)."""
 
 from __future__ import annotations
 
 import threading
 
-import pyarrow as pa
 import pytest
+from datafusion import SessionContext
 
+from flightserver.engine.admission import Admission, Deadline
+from flightserver.engine.streaming import ResultStream, StreamControls
 from flightserver.ops.queries import QueryStatus, QueryTracker
 
 
@@ -20,18 +23,40 @@ def test_unread_query_ends_when_its_ticket_expires() -> None:
     assert unread.error == "never read: its ticket expired"
 
 
+def _result_stream(sql: str, admission: Admission) -> ResultStream:
+    """A real DataFusion result stream, as the server streams one."""
+    df = SessionContext().sql(sql)
+    schema = df.schema()
+    admission.acquire()
+    controls = StreamControls(threading.Event(), Deadline(None), admission)
+    return ResultStream(df.execute_stream(), schema, lambda exc: exc, controls)
+
+
 def test_streaming_query_stays_active_and_counts_rows() -> None:
     tracker = QueryTracker(history_size=10, ticket_ttl_seconds=0)
     record = tracker.start("SELECT x")
-    batch = pa.record_batch({"x": pa.array([1, 2, 3])})
-    reader = pa.RecordBatchReader.from_batches(batch.schema, iter([batch, batch]))
-    tracked = tracker.track_stream(record, reader, threading.Event())
-    first = tracked.read_next_batch()
+    admission = Admission(max_active=1, max_queued=0, wait_seconds=0)
+    stream = _result_stream("SELECT * FROM (VALUES (1), (2), (3)) AS t(x)", admission)
+    tracker.track_stream(record, stream, threading.Event())
+    first = next(stream)
     assert first.num_rows == 3
     assert tracker.active() == [record]  # being read: never expired
-    assert tracked.read_all().num_rows == 3
+    assert record.rows == 3  # live count while streaming
+    assert list(stream) == []
     assert tracker.active() == []
-    assert (record.status, record.rows) == (QueryStatus.OK, 6)
+    assert (record.status, record.rows) == (QueryStatus.OK, 3)
+    admission.acquire()  # the stream gave its slot back when it ended
+
+
+def test_dropped_stream_is_cancelled() -> None:
+    tracker = QueryTracker(history_size=10, ticket_ttl_seconds=600)
+    record = tracker.start("SELECT x")
+    admission = Admission(max_active=1, max_queued=0, wait_seconds=0)
+    stream = _result_stream("SELECT * FROM (VALUES (1), (2)) AS t(x)", admission)
+    tracker.track_stream(record, stream, threading.Event())
+    del stream
+    assert record.status is QueryStatus.CANCELLED
+    assert record.error == "the client stopped reading"
 
 
 def test_history_is_bounded_and_newest_first() -> None:
@@ -45,16 +70,11 @@ def test_history_is_bounded_and_newest_first() -> None:
 def test_failed_stream_is_an_error() -> None:
     tracker = QueryTracker(history_size=10, ticket_ttl_seconds=600)
     record = tracker.start("SELECT boom")
-
-    def batches():
-        yield pa.record_batch({"x": pa.array([1])})
-        raise ValueError("boom")
-
-    schema = pa.schema([("x", pa.int64())])
-    tracked = tracker.track_stream(
-        record, pa.RecordBatchReader.from_batches(schema, batches()), threading.Event()
-    )
-    with pytest.raises(ValueError, match="boom"):
-        tracked.read_all()
+    admission = Admission(max_active=1, max_queued=0, wait_seconds=0)
+    # Fails while executing, not while planning: the cast of 'x' runs per row.
+    stream = _result_stream("SELECT CAST(v AS INT) FROM (VALUES ('1'), ('x')) AS t(v)", admission)
+    tracker.track_stream(record, stream, threading.Event())
+    with pytest.raises(Exception, match="Cannot cast"):
+        list(stream)
     assert record.status is QueryStatus.ERROR
-    assert "boom" in (record.error or "")
+    assert "Cannot cast" in (record.error or "")

@@ -1,8 +1,8 @@
 """Traces one statement on the query path and records its QueryArtifact when it ends.
 
-The query path pays for two clock reads, a row and byte count per batch, and
-one list append; the artifact (with its plan hash) is built in the store's
-writer thread.
+The query path pays for two clock reads and one list append (the result stream
+counts rows and bytes and tells the trace once, at its end); the artifact (with
+its plan hash) is built in the store's writer thread.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pyarrow as pa
 from datafusion import DataFrame
 
 from flightserver.artifacts.hashing import plan_sha256, sha256_hex
@@ -31,7 +29,7 @@ from flightserver.engine.statements import (
     QueryResult,
     StatementResult,
 )
-from flightserver.engine.streaming import QueryCancelledError
+from flightserver.engine.streaming import QueryCancelledError, StreamEnd
 
 
 @dataclass(frozen=True)
@@ -85,26 +83,16 @@ class StatementTrace:
         self.write = result.write
         self._record(kind, StatementStatus.OK, result.record_count, result.table.nbytes, None)
 
-    def observe(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
-        """`reader`, counting what it yields; the artifact is recorded when it ends."""
-        return pa.RecordBatchReader.from_batches(reader.schema, self._counted(reader))
-
-    def _counted(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-        rows = 0
-        size = 0
-        status = StatementStatus.ABANDONED
-        error: str | None = None
-        try:
-            for batch in reader:
-                rows += batch.num_rows
-                size += batch.nbytes
-                yield batch
+    def stream_ended(self, end: StreamEnd) -> None:
+        """One of the result's streams ended; the artifact is recorded when the last does."""
+        if end.completed:
             status = StatementStatus.OK
-        except Exception as exc:
-            status, error = _status(exc), str(exc)
-            raise
-        finally:
-            self._stream_ended(status, rows, size, error)
+        elif end.error is not None:
+            status = _status(end.error)
+        else:
+            status = StatementStatus.ABANDONED
+        error = None if end.error is None else str(end.error)
+        self._stream_ended(status, end.rows, end.bytes, error)
 
     def _stream_ended(
         self, status: StatementStatus, rows: int, size: int, error: str | None

@@ -4,7 +4,8 @@
 another, which serializes a parallel scan. A one-stream result of several
 partitions is instead merged inside DataFusion (all of them running at once);
 a result served as several endpoints streams one partition per endpoint. Each
-batch crosses into pyarrow through the Arrow C data interface.
+batch crosses into pyarrow through the Arrow C data interface and goes straight
+to the Flight layer; observers hear once, at the end, what was sent.
 """
 
 from __future__ import annotations
@@ -55,20 +56,33 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
 
 
+@dataclass(frozen=True)
+class StreamEnd:
+    """How one result stream ended, with what it sent."""
+
+    rows: int
+    bytes: int
+    completed: bool  # read to its end
+    error: Exception | None  # what stopped it, as raised to the client; neither: abandoned
+
+
+StreamObserver = Callable[[StreamEnd], None]
+
+
 def stream_query(
     query: PhysicalQuery,
     partition: int | None,
     schema: pa.Schema,
     map_error: ErrorMapper,
     controls: StreamControls,
-) -> pa.RecordBatchReader:
+) -> ResultStream:
     """Starts executing `query` (one endpoint's `partition`, or all of it) in an
-    admission slot; batches come as the reader is read.
+    admission slot; batches come as the stream is iterated.
 
     Planning errors (physical rules refusing the plan, among them) raise here.
     Errors while streaming go through `map_error`. Cancellation or the deadline
     end the stream at the next batch, dropping (and so stopping) the execution.
-    The slot is held until the stream ends or the reader is dropped.
+    The slot is held until the stream ends or is dropped.
     """
     controls.admission.acquire()
     try:
@@ -76,10 +90,17 @@ def stream_query(
     except BaseException:
         controls.admission.release()
         raise
-    return pa.RecordBatchReader.from_batches(schema, _Batches(stream, schema, map_error, controls))
+    return ResultStream(stream, schema, map_error, controls)
 
 
-class _Batches:
+class ResultStream:
+    """One result stream: the engine's batches, conformed to `schema`, counted once.
+
+    Whatever observes a result (the artifact trace, the query tracker) subscribes
+    with `observe` and hears once how it ended, so each batch passes through no
+    other Python layer on its way to the client.
+    """
+
     def __init__(
         self,
         stream: RecordBatchStream,
@@ -87,14 +108,21 @@ class _Batches:
         map_error: ErrorMapper,
         controls: StreamControls,
     ) -> None:
+        self.schema = schema
+        self.rows = 0
+        self.bytes = 0
         self._stream: RecordBatchStream | None = stream
-        self._schema = schema
         self._map_error = map_error
         self._controls = controls
+        self._observers: list[StreamObserver] = []
         self._released = False
         self._lock = threading.Lock()
 
-    def __iter__(self) -> _Batches:
+    def observe(self, observer: StreamObserver) -> None:
+        """Calls `observer` once, when the stream ends or is dropped."""
+        self._observers.append(observer)
+
+    def __iter__(self) -> ResultStream:
         return self
 
     def __next__(self) -> pa.RecordBatch:
@@ -109,23 +137,30 @@ class _Batches:
             batch = next(self._stream).to_pyarrow()
             if self._controls.result_rows is not None:
                 self._controls.result_rows.count(batch.num_rows)
-            return conform(batch, self._schema)
+            self.rows += batch.num_rows
+            self.bytes += batch.nbytes
+            return conform(batch, self.schema)
         except StopIteration:
-            self._release()
+            self._release(completed=True, error=None)
             raise
         except Exception as exc:
-            self._release()
-            raise self._map_error(exc) from None
+            error = self._map_error(exc)
+            self._release(completed=False, error=error)
+            raise error from None
 
-    def _release(self) -> None:
+    def _release(self, completed: bool, error: Exception | None) -> None:
         with self._lock:
-            if not self._released:
-                self._released = True
-                # Dropping DataFusion's stream stops the plan's tasks and frees their
-                # memory now, even while pyarrow still holds this iterator.
-                self._stream = None
-                self._controls.admission.release()
-                self._controls.on_end()
+            if self._released:
+                return
+            self._released = True
+            # Dropping DataFusion's stream stops the plan's tasks and frees their
+            # memory now, even while pyarrow still holds this iterator.
+            self._stream = None
+        self._controls.admission.release()
+        self._controls.on_end()
+        end = StreamEnd(self.rows, self.bytes, completed, error)
+        for observer in self._observers:
+            observer(end)
 
     def __del__(self) -> None:
-        self._release()
+        self._release(completed=False, error=None)

@@ -11,17 +11,21 @@ import logging
 import secrets
 import threading
 import time
+import weakref
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import msgspec
-import pyarrow as pa
 
 from flightserver.ops import metrics
 from flightserver.ops.logs import QUERY_ID
 from flightserver.ops.tracing import tag_query
+
+if TYPE_CHECKING:
+    from flightserver.engine.streaming import ResultStream, StreamEnd
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,11 @@ class QueryTracker:
         self._lock = threading.Lock()
         self._active: dict[str, QueryRecord] = {}
         self._history: deque[QueryRecord] = deque(maxlen=history_size)
+        # Results being streamed, by query id: where live row and byte counts come from.
+        # Weak: a stream its client dropped must be freed (and so end), not kept here.
+        self._streams: weakref.WeakValueDictionary[str, ResultStream] = (
+            weakref.WeakValueDictionary()
+        )
 
     def start(self, sql: str) -> QueryRecord:
         record = QueryRecord(
@@ -130,33 +139,36 @@ class QueryTracker:
         )
 
     def track_stream(
-        self, record: QueryRecord, reader: pa.RecordBatchReader, cancelled: threading.Event
-    ) -> pa.RecordBatchReader:
-        """`reader`, counting what it streams and finishing `record` when it ends."""
+        self, record: QueryRecord, stream: ResultStream, cancelled: threading.Event
+    ) -> None:
+        """Follows `stream`: live counts while it runs, `record` finished when it ends."""
         record.streaming = True
+        with self._lock:
+            self._streams[record.query_id] = stream
 
-        def batches() -> Iterator[pa.RecordBatch]:
-            status, error = QueryStatus.CANCELLED, "the client stopped reading"
-            try:
-                for batch in reader:
-                    record.rows += batch.num_rows
-                    record.bytes += batch.nbytes
-                    metrics.ROWS_STREAMED.inc(batch.num_rows)
-                    metrics.BYTES_STREAMED.inc(batch.nbytes)
-                    yield batch
-                status, error = QueryStatus.OK, None
-            except Exception as exc:
+        def ended(end: StreamEnd) -> None:
+            with self._lock:
+                self._streams.pop(record.query_id, None)
+            record.rows, record.bytes = end.rows, end.bytes
+            metrics.ROWS_STREAMED.inc(end.rows)
+            metrics.BYTES_STREAMED.inc(end.bytes)
+            if end.completed:
+                self.finish(record, QueryStatus.OK)
+            elif end.error is None:
+                self.finish(record, QueryStatus.CANCELLED, "the client stopped reading")
+            else:
                 status = QueryStatus.CANCELLED if cancelled.is_set() else QueryStatus.ERROR
-                error = str(exc)
-                raise
-            finally:
-                self.finish(record, status, error)
+                self.finish(record, status, str(end.error))
 
-        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+        stream.observe(ended)
 
     def active(self) -> list[QueryRecord]:
         self.expire_unread()
         with self._lock:
+            for query_id, stream in list(self._streams.items()):
+                record = self._active.get(query_id)
+                if record is not None:
+                    record.rows, record.bytes = stream.rows, stream.bytes
             return sorted(self._active.values(), key=lambda r: r.started_at)
 
     def expire_unread(self) -> None:

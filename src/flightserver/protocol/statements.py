@@ -273,17 +273,17 @@ class StatementService:
         )
         with self.queries.planning(planned.query):
             try:
-                reader = stream_query(
+                stream = stream_query(
                     result.physical, partition, result.schema, to_stream_error, controls
                 )
             except Exception as exc:
                 raise engine_error(exc) from exc
         if planned.trace is not None:
-            reader = planned.trace.observe(reader)
-        tracked = self.queries.track_stream(planned.query, reader, planned.cancelled)
+            stream.observe(planned.trace.stream_ended)
+        self.queries.track_stream(planned.query, stream, planned.cancelled)
         # Not RecordBatchStream: it would turn a Flight error raised mid-stream
         # (a policy refusal, the deadline) into UNKNOWN.
-        return flight.GeneratorStream(tracked.schema, tracked)
+        return flight.GeneratorStream(stream.schema, stream)
 
     def cancel_all(self) -> None:
         """Cancels every planned or streaming query (at shutdown)."""
