@@ -6,5 +6,5 @@
 # TPC-H data is generated on first use into bench/data/ (gitignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh release
+scripts/setup.sh
 exec .venv/bin/python -m bench "$@"

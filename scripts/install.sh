@@ -2,12 +2,12 @@
 # Installs flightserver as it is deployed: a wheel built by maturin, with the
 # locked runtime dependencies (no dev tools), into a virtual environment.
 # The Docker image's build stage runs exactly this; so does CI's install test.
-# Usage: scripts/install.sh DEST [release|fast]   (DEST: the venv to create)
+# Usage: scripts/install.sh DEST   (DEST: the venv to create)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-dest="${1:?usage: scripts/install.sh DEST [release|fast]}"
-profile="${2:-release}"
+dest="${1:?usage: scripts/install.sh DEST}"
+profile=release  # the one profile (scripts/setup.sh)
 cache="${FLIGHTSERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flightserver}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/cargo-target}"
 export UV_PYTHON_DOWNLOADS=never

@@ -3,5 +3,5 @@
 # Extra arguments go to `flightserver serve` (see `--help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh release
+scripts/setup.sh
 exec .venv/bin/flightserver serve --catalog-dir catalog "$@"

@@ -4,12 +4,13 @@
 #   2. .venv with the locked Python dependencies (uv.lock), every group
 #      (dev and bench: the checks type-check the benchmarks too);
 #   3. the Rust extension, built by maturin into the package.
-# Usage: scripts/setup.sh [release|fast]   (release: optimized, for serving and
-# benchmarks; fast: compile time first, for tests)
+# Usage: scripts/setup.sh
+# One Cargo profile (release) serves the server, the benchmarks and the tests, so a
+# newcomer running both README commands compiles DataFusion once (docs/development.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-profile="${1:-release}"
+profile=release
 uv_version="0.13.9"
 cache="${FLIGHTSERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flightserver}"
 # Outside the clone, so every clone on this machine builds incrementally.

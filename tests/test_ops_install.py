@@ -21,7 +21,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv holding only the built wheel and its locked runtime dependencies."""
     dest = tmp_path_factory.mktemp("install") / "venv"
     result = subprocess.run(
-        [str(REPO / "scripts" / "install.sh"), str(dest), "fast"],
+        [str(REPO / "scripts" / "install.sh"), str(dest)],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -59,7 +59,7 @@ def test_entrypoint_serves_the_demo_catalog(installed: Path, tmp_path: Path) -> 
         "FLIGHTSERVER_CATALOG_DIR": str(DEMO_CATALOG),
         "FLIGHTSERVER_STATE_DIR": str(tmp_path / "state"),
     }
-    entrypoint = [str(REPO / "docker" / "entrypoint.sh")]
+    entrypoint = [str(REPO / "docker" / "entrypoint.sh"), "--port", "0"]
     with ServerProcess.start([], env=env, command=entrypoint) as server:
         with flightsql.connect(server.uri, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) AS n FROM customer")
