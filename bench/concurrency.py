@@ -7,6 +7,8 @@ queries. The clients are ADBC's, and for tiny queries also Flight SQL over pyarr
 (cheaper clients leave more of a small machine to the server). The server's CPU use
 (psutil) is recorded per level. Afterwards the tiny-query ADBC load at the highest level
 runs again under py-spy (profiling slows the server, so never while measuring).
+The peer, ROAPI (bench.peers, both modes), runs the tiny queries with ADBC clients at
+1, 4 and 16 clients: the target is our throughput at or above its at each.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import psutil
 
 from bench.clients import ClientKind
 from bench.load import ClientPool, ClientRun
+from bench.peers import RoapiMode, peer_figure, roapi_servers
 from bench.processes import ServerProcess, bare_server, flightserver
 from bench.profile import record, summarize_profile
 from bench.results import Figure, SectionResult, ratio_figure
@@ -30,6 +33,8 @@ from bench.tpch.texts import tpch_queries
 
 SECTION = "concurrency"
 LEVELS = (1, 2, 4, 8, 16)
+PEER_LEVELS = (1, 4, 16)
+PEER_WORKLOAD = "tiny queries"
 SLICES = 3
 TINY = [f"SELECT n_name, n_regionkey FROM nation WHERE n_nationkey = {key}" for key in range(25)]
 
@@ -166,6 +171,27 @@ def _workload_figures(
     ]
 
 
+def _peer_figures(results: dict[str, list[dict[str, Any]]]) -> list[Figure]:
+    """Our time per tiny query against ROAPI's, per client count (its inverse is q/s)."""
+    ours = {level["clients"]: level for level in results["server"]}
+    figures: list[Figure] = []
+    for mode in RoapiMode:
+        for level in results[f"roapi_{mode.value}"]:
+            clients = level["clients"]
+            figures.append(
+                peer_figure(
+                    SECTION,
+                    f"{PEER_WORKLOAD}, ADBC, {clients} clients, time per query",
+                    _summary(ours[clients]),
+                    mode,
+                    _summary(level),
+                    note=f"ours {ours[clients]['queries_per_second']:.0f} q/s, "
+                    f"ROAPI {level['queries_per_second']:.0f} q/s",
+                )
+            )
+    return figures
+
+
 def _profile(
     pool: ClientPool, target: ServerProcess, name: str, settings: Settings, gil_only: bool
 ) -> dict[str, Any]:
@@ -222,6 +248,7 @@ def run(settings: Settings) -> SectionResult:
         closing(ClientPool(max(LEVELS))) as pool,
         flightserver(catalog) as server,
         bare_server(catalog) as bare,
+        roapi_servers(catalog) as peers,
     ):
         for workload, (kind, queries) in workloads.items():
             for target_name, target in (("server", server), ("bare", bare)):
@@ -239,6 +266,19 @@ def run(settings: Settings) -> SectionResult:
                         )
                     )
                 measured.setdefault(workload, {})[target_name] = levels
+        for mode, peer in peers.items():
+            print(f"  {PEER_WORKLOAD}, ROAPI {mode.value} mode", flush=True)
+            measured[PEER_WORKLOAD][f"roapi_{mode.value}"] = [
+                measure_level(
+                    pool,
+                    peer,
+                    clients=clients,
+                    kind=ClientKind.ADBC,
+                    queries=TINY,
+                    duration=settings.duration,
+                )
+                for clients in PEER_LEVELS
+            ]
         print("  profiling the servers under the tiny-query load", flush=True)
         profiles = [
             _profile(pool, server, "server", settings, gil_only=False),
@@ -251,8 +291,10 @@ def run(settings: Settings) -> SectionResult:
         for workload, results in measured.items()
         for figure in _workload_figures(workload, results["server"], results["bare"], settings.cpus)
     ]
+    figures += _peer_figures(measured[PEER_WORKLOAD])
     details = {
         "levels": list(LEVELS),
+        "peer_levels": list(PEER_LEVELS),
         "window_seconds": settings.duration,
         "client": "one process per client",
         "workloads": {

@@ -8,7 +8,9 @@ A point query on `nation` (25 rows), its key changing every call, through:
   round trip costs without our Flight SQL layer);
 - the bare server's held result (the transport floor: no engine at all);
 - in-process DataFusion (the engine's share);
-- a prepared statement re-executed with new parameters (ADBC), if the server has them.
+- a prepared statement re-executed with new parameters (ADBC), if the server has them;
+- the peer, ROAPI, in its memory and Parquet modes, through ADBC (bench.peers): the
+  target is our p50 and p99 at or below its.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 
 from bench.clients import AdbcClient, BareClient, FlightSqlClient
 from bench.engines import datafusion_context
+from bench.peers import RoapiMode, peer_figure, roapi_servers
 from bench.processes import bare_server, flightserver
 from bench.results import Figure, SectionResult, ratio_figure
 from bench.settings import Settings
@@ -79,7 +82,11 @@ def run(settings: Settings) -> SectionResult:
     started = time.perf_counter()
     catalog = settings.catalog_dir
     ctx = datafusion_context(catalog)
-    with flightserver(catalog) as server, bare_server(catalog, hold_query=HELD) as bare:
+    with (
+        flightserver(catalog) as server,
+        bare_server(catalog, hold_query=HELD) as bare,
+        roapi_servers(catalog) as peers,
+    ):
         server_adbc = AdbcClient(server.uri)
         server_prepared = AdbcClient(server.uri)
         server_flightsql = FlightSqlClient(server.uri)
@@ -88,6 +95,7 @@ def run(settings: Settings) -> SectionResult:
         # Their own connections: the ADBC driver re-prepares whenever the text changes.
         server_same_text = AdbcClient(server.uri)
         transport_adbc = AdbcClient(bare.uri)
+        peer_clients = {mode: AdbcClient(peer.uri) for mode, peer in peers.items()}
         alternatives: dict[str, Callable[[int], object]] = {
             "server_adbc": lambda call: server_adbc.query(_point(call)),
             "server_flightsql": lambda call: server_flightsql.query(_point(call)),
@@ -98,6 +106,10 @@ def run(settings: Settings) -> SectionResult:
             "transport_pyarrow": lambda _call: bare_pyarrow.query(HELD),
             "in_process": lambda call: ctx.sql(_point(call)).to_arrow_table(),
         }
+        for mode, peer_client in peer_clients.items():
+            alternatives[f"roapi_{mode.value}_adbc"] = lambda call, peer_client=peer_client: (
+                peer_client.query(_point(call))
+            )
         prepared_problem = _prepared_supported(server_prepared)
         if prepared_problem is None:
             alternatives["server_prepared_adbc"] = lambda call: server_prepared.query(
@@ -112,6 +124,7 @@ def run(settings: Settings) -> SectionResult:
             bare_pyarrow,
             server_same_text,
             transport_adbc,
+            *peer_clients.values(),
         ):
             client.close()
 
@@ -140,6 +153,18 @@ def run(settings: Settings) -> SectionResult:
             s["transport_pyarrow"],
         ),
     ]
+    for mode in RoapiMode:
+        for percentile in ("p50", "p99"):
+            figures.append(
+                peer_figure(
+                    SECTION,
+                    "point query round trip, ADBC",
+                    s["server_adbc"],
+                    mode,
+                    s[f"roapi_{mode.value}_adbc"],
+                    percentile=percentile,
+                )
+            )
     if "server_prepared_adbc" in s:
         figures.append(
             _latency_figure(

@@ -50,7 +50,7 @@ def bare_server(catalog_dir: Path, hold_query: str | None = None) -> ServerProce
         args,
         env=_UNBUFFERED,
         timeout=_START_TIMEOUT,
-        command=(sys.executable, "-m", "bench.bare_server"),
+        command=(sys.executable, "-m", "bench.bare_server", "--port", "0"),
     )
 
 

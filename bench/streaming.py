@@ -5,6 +5,7 @@ fetching the same result, held in memory by the bare pyarrow.flight server) and 
 engine limit (in-process DataFusion producing the same stream through the server's own
 streaming function). Also checks the fact the server's design rests on: the C stream
 interface of a DataFrame drains partitions one after another, execute_stream merges them.
+The peer, ROAPI (bench.peers, both modes), serves the same query to the same client.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pyarrow import flight
 from bench.bare_server import HELD
 from bench.clients import AdbcClient
 from bench.engines import client_dataframe, datafusion_context, stream_reader
+from bench.peers import RoapiMode, peer_figure, roapi_servers
 from bench.processes import bare_server, flightserver, ps
 from bench.results import SectionResult, ratio_figure
 from bench.settings import Settings
@@ -55,8 +57,13 @@ def run(settings: Settings) -> SectionResult:
     scan_ctx = datafusion_context(catalog, target_partitions=2)
     rows: dict[str, int] = {}
 
-    with flightserver(catalog) as server, bare_server(catalog, hold_query=QUERY) as bare:
+    with (
+        flightserver(catalog) as server,
+        bare_server(catalog, hold_query=QUERY) as bare,
+        roapi_servers(catalog) as peers,
+    ):
         adbc = AdbcClient(server.uri)
+        peer_clients = {mode: AdbcClient(peer.uri) for mode, peer in peers.items()}
         adbc_bare = AdbcClient(bare.uri)
         pyarrow_bare = flight.connect(bare.uri)
         # CPU seconds per query of each process taking part: the server's, the bare
@@ -91,10 +98,17 @@ def run(settings: Settings) -> SectionResult:
             "c_stream": lambda: pa.RecordBatchReader.from_stream(scan_ctx.sql(QUERY)).read_all(),
             "execute_stream": lambda: stream_reader(scan_ctx, scan_ctx.sql(QUERY)).read_all(),
         }
+        for mode, peer_client in peer_clients.items():
+            name = f"roapi_{mode.value}"
+            alternatives[name] = lambda name=name, peer_client=peer_client: keep(
+                name, peer_client.query(QUERY)
+            )
         samples = interleaved(alternatives, settings.repeats)
         result_bytes = client_dataframe(ctx, QUERY).to_arrow_table().nbytes
         adbc.close()
         adbc_bare.close()
+        for peer_client in peer_clients.values():
+            peer_client.close()
         pyarrow_bare.close()
 
     if len(set(rows.values())) != 1:
@@ -192,6 +206,13 @@ def run(settings: Settings) -> SectionResult:
             s["to_arrow_table"],
             target=1.15,
         ),
+    ]
+    figures += [
+        peer_figure(
+            SECTION, "SELECT * FROM lineitem, ADBC fetch_arrow_table", s["server"], mode, s[name]
+        )
+        for mode in RoapiMode
+        if (name := f"roapi_{mode.value}") in s
     ]
     megabytes = result_bytes / 1e6
     details = {

@@ -22,6 +22,7 @@ class ServerProcess:
     process: subprocess.Popen[str]
     started: float  # time.perf_counter() just before the process was started
     uri: str = ""
+    listening: re.Pattern[str] = _LISTENING  # group 1: the address it serves on
     ready_after: float = 0.0  # seconds from start until it listened
     output: list[str] = field(default_factory=list)
     _new_line: threading.Condition = field(default_factory=threading.Condition)
@@ -32,19 +33,20 @@ class ServerProcess:
         args: Sequence[str],
         env: dict[str, str] | None = None,
         timeout: float = 60.0,
-        command: Sequence[str] = (sys.executable, "-m", "flightserver", "serve"),
+        command: Sequence[str] = (sys.executable, "-m", "flightserver", "serve", "--port", "0"),
+        listening: re.Pattern[str] = _LISTENING,
     ) -> ServerProcess:
-        """Starts `COMMAND --port 0 ARGS` (COMMAND: `flightserver serve`) and waits
-        until it listens."""
+        """Starts `COMMAND ARGS` (COMMAND: `flightserver serve --port 0`) and waits until
+        it prints a line matching `listening` (default: flightserver's "listening on")."""
         started = time.perf_counter()
         process = subprocess.Popen(
-            [*command, "--port", "0", *args],
+            [*command, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, **(env or {})},
         )
-        server = cls(process, started)
+        server = cls(process, started, listening=listening)
         ready = threading.Event()
         threading.Thread(target=server._pump, args=(ready,), daemon=True).start()
         if not ready.wait(timeout) or not server.uri:
@@ -58,10 +60,11 @@ class ServerProcess:
             with self._new_line:
                 self.output.append(line)
                 self._new_line.notify_all()
-            match = _LISTENING.search(line)
+            match = self.listening.search(line)
             if match and not self.uri:
                 self.ready_after = time.perf_counter() - self.started
-                self.uri = match.group(1)
+                address = match.group(1)
+                self.uri = address if "://" in address else f"grpc://{address}"
                 ready.set()
         ready.set()  # the process ended
 

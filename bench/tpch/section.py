@@ -2,7 +2,9 @@
 
 In-process DataFusion has the server's session configuration and catalog (bench.engines),
 so the ratio is what the server adds: Flight SQL, the ADBC client, our plan rules.
-DuckDB reads the same Parquet files. Every answer is compared across the three.
+DuckDB reads the same Parquet files. The peer, ROAPI (bench.peers, both modes), runs each
+query through the same ADBC client where it can. Every answer is compared with in-process
+DataFusion's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datafusion import SessionContext
 
 from bench.clients import AdbcClient
 from bench.engines import datafusion_context, duckdb_connection
+from bench.peers import RoapiMode, peer_figure, roapi_servers
 from bench.processes import flightserver
 from bench.results import SectionResult, ratio_figure
 from bench.settings import Settings
@@ -27,36 +30,46 @@ from bench.tpch.texts import tpch_queries
 
 SECTION = "tpch"
 ENGINES = ("server", "datafusion", "duckdb")
+PEERS = tuple(f"roapi_{mode.value}" for mode in RoapiMode)
 
 
 def _measure_query(
     sql: str,
+    *,
     server: Callable[[str], pa.Table],
     ctx: SessionContext,
     duck: duckdb.DuckDBPyConnection,
+    peers: dict[str, Callable[[str], pa.Table]],
     repeats: int,
 ) -> dict[str, Any]:
     answers: dict[str, pa.Table] = {}
+    runners: dict[str, Callable[[str], pa.Table]] = {
+        "server": server,
+        "datafusion": lambda text: ctx.sql(text).to_arrow_table(),
+        "duckdb": lambda text: duck.sql(text).to_arrow_table(),
+    }
+    peer_failures: dict[str, str] = {}
+    for name, peer in peers.items():
+        try:  # a query the peer cannot run leaves it out of this query's comparison
+            peer(sql)
+            runners[name] = peer
+        except Exception as exc:  # the driver raises its own error classes
+            peer_failures[name] = _first_line(exc)
 
-    def server_query() -> None:
-        answers["server"] = server(sql)
+    def runner(name: str) -> Callable[[], None]:
+        def run() -> None:
+            answers[name] = runners[name](sql)
 
-    def datafusion_query() -> None:
-        answers["datafusion"] = ctx.sql(sql).to_arrow_table()
+        return run
 
-    def duckdb_query() -> None:
-        answers["duckdb"] = duck.sql(sql).to_arrow_table()
-
-    samples = interleaved(
-        {"server": server_query, "datafusion": datafusion_query, "duckdb": duckdb_query},
-        repeats,
-    )
+    samples = interleaved({name: runner(name) for name in runners}, repeats)
     mismatches = {
         engine: problem
-        for engine in ("server", "duckdb")
-        if (problem := difference(answers["datafusion"], answers[engine])) is not None
+        for engine in runners
+        if engine != "datafusion"
+        and (problem := difference(answers["datafusion"], answers[engine])) is not None
     }
-    medians = {engine: summarize(samples[engine]).median for engine in ENGINES}
+    medians = {engine: summarize(samples[engine]).median for engine in runners}
     return {
         "rows": answers["server"].num_rows,
         "seconds": samples,
@@ -64,6 +77,12 @@ def _measure_query(
         "server_vs_datafusion": medians["server"] / medians["datafusion"],
         "server_vs_duckdb": medians["server"] / medians["duckdb"],
         "datafusion_vs_duckdb": medians["datafusion"] / medians["duckdb"],
+        **{
+            f"server_vs_{peer}": medians["server"] / medians[peer]
+            for peer in PEERS
+            if peer in medians
+        },
+        "peer_failures": peer_failures,
         "answers_differ": mismatches,
     }
 
@@ -80,8 +99,12 @@ def run(settings: Settings) -> SectionResult:
     queries: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
     prepare_failed: dict[str, str] = {}
-    with flightserver(catalog) as server:
+    with flightserver(catalog) as server, roapi_servers(catalog) as roapi:
         client = AdbcClient(server.uri)
+        peer_clients = {f"roapi_{mode.value}": AdbcClient(peer.uri) for mode, peer in roapi.items()}
+        peers: dict[str, Callable[[str], pa.Table]] = {
+            name: (lambda text, peer=peer: peer.query(text)) for name, peer in peer_clients.items()
+        }
         for name, sql in tpch_queries(settings.scale_factor).items():
             print(f"  tpch {name}", flush=True)
             server_query = client.query
@@ -92,10 +115,19 @@ def run(settings: Settings) -> SectionResult:
                 prepare_failed[name] = _first_line(exc)
                 server_query = client.query_unprepared
             try:
-                queries[name] = _measure_query(sql, server_query, ctx, duck, settings.repeats)
+                queries[name] = _measure_query(
+                    sql,
+                    server=server_query,
+                    ctx=ctx,
+                    duck=duck,
+                    peers=peers,
+                    repeats=settings.repeats,
+                )
             except Exception as exc:  # a query one engine cannot run is reported, not fatal
                 failures[name] = _first_line(exc)
         client.close()
+        for peer_client in peer_clients.values():
+            peer_client.close()
     duck.close()
 
     measured = list(queries.values())
@@ -142,6 +174,22 @@ def run(settings: Settings) -> SectionResult:
             note="the engine's share of that gap",
         ),
     ]
+    for mode in RoapiMode:
+        peer = f"roapi_{mode.value}"
+        both = [q for q in measured if f"server_vs_{peer}" in q]
+        if not both:
+            continue
+        figures.append(
+            peer_figure(
+                SECTION,
+                f"TPC-H via ADBC, geometric mean of the {len(both)} queries both answer",
+                summarize([sum(q["median_seconds"]["server"] for q in both)]),
+                mode,
+                summarize([sum(q["median_seconds"][peer] for q in both)]),
+                note="min/median/max: sum of per-query medians",
+                ratio=geometric_mean([q[f"server_vs_{peer}"] for q in both]),
+            )
+        )
     wrong = {name: q["answers_differ"] for name, q in queries.items() if q["answers_differ"]}
     details = {
         "queries": queries,
