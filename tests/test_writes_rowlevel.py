@@ -1,0 +1,397 @@
+"""DELETE, UPDATE and MERGE INTO on Delta tables through SQL: a real server,
+ADBC, and the same operations done by `deltalake` directly on a copy of each
+table to compare with. Also: deletion vectors read by our provider, declared
+constraints and double matches refused with nothing committed."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, QueryBuilder, TableFeatures, write_deltalake
+from pyarrow import flight
+
+from tests.clients import query
+from tests.deletion_vectors import delete_rows
+from tests.server_process import ServerProcess
+
+ROWS = 40
+
+
+def base_rows() -> pa.Table:
+    ids = list(range(1, ROWS + 1))
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "v": pa.array([float(i) for i in ids], pa.float64()),
+            "p": pa.array([f"p{i % 4}" for i in ids], pa.string()),
+        }
+    )
+
+
+# name -> (partitioned, deletion vectors in the log)
+TABLES = {
+    "plain": (False, False),
+    "parts": (True, False),
+    "plain_dv": (False, True),
+    "parts_dv": (True, True),
+}
+
+KEYED = """
+name = "keyed"
+format = "delta"
+location = "data/keyed"
+
+[constraints]
+primary_key = ["id"]
+not_null = ["customer"]
+checks = { qty_positive = "qty > 0" }
+"""
+
+
+def make_table(location: Path, partitioned: bool, deletion_vectors: bool) -> None:
+    # Four appends: several files (per partition), as bulk ingest leaves them.
+    rows = base_rows()
+    for start in range(0, ROWS, 10):
+        write_deltalake(
+            location,
+            rows.slice(start, 10),
+            mode="append",
+            partition_by=["p"] if partitioned else None,
+        )
+    if deletion_vectors:
+        DeltaTable(location).alter.add_feature(
+            TableFeatures.DeletionVectors, allow_protocol_versions_increase=True
+        )
+        # Another engine's DELETE: ids divisible by 7 are gone, by deletion vector.
+        assert delete_rows(location, lambda row: row["id"] % 7 == 0) == ROWS // 7
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rowwrites-catalog")
+    (root / "tables").mkdir()
+    for name, (partitioned, dvs) in TABLES.items():
+        make_table(root / "data" / name, partitioned, dvs)
+        (root / "tables" / f"{name}.toml").write_text(
+            f'name = "{name}"\nformat = "delta"\nlocation = "data/{name}"\n'
+        )
+    write_deltalake(
+        root / "data/keyed",
+        pa.table(
+            {
+                "id": pa.array([1, 2, 3], pa.int64()),
+                "customer": ["ann", "bob", "cy"],
+                "qty": pa.array([1, 2, 3], pa.int64()),
+            }
+        ),
+    )
+    (root / "tables/keyed.toml").write_text(KEYED)
+    return root
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory: pytest.TempPathFactory, catalog: Path) -> Path:
+    """Each table as it was before the server wrote to it: deltalake's side."""
+    root = tmp_path_factory.mktemp("rowwrites-copies")
+    for name in TABLES:
+        shutil.copytree(catalog / "data" / name, root / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(catalog: Path, copies: Path) -> Iterator[ServerProcess]:
+    args = ["--catalog-dir", str(catalog), "--policy-allow-dml", "true"]
+    # Maintenance commits versions of its own; these tests count the writes' versions.
+    args += ["--maintenance-after-commit", "false"]
+    with ServerProcess.start(args) as process:
+        yield process
+
+
+@pytest.fixture
+def conn(server: ServerProcess) -> Iterator[flightsql.Connection]:
+    with flightsql.connect(server.uri, autocommit=True) as connection:
+        yield connection
+
+
+def execute(conn: flightsql.Connection, sql: str, parameters: Any = None) -> int:
+    with conn.cursor() as cursor:
+        cursor.execute(sql, parameters)
+        return cursor.rowcount
+
+
+def deltalake_rows(location: Path) -> list[dict[str, Any]]:
+    """The table as `deltalake`'s own reader sees it (deletion vectors applied)."""
+    table = pa.table(
+        QueryBuilder()
+        .register("t", DeltaTable(str(location)))
+        .execute("SELECT id, v, p FROM t")
+        .read_all()
+    )
+    return sorted(table.to_pylist(), key=lambda row: row["id"])
+
+
+def served_rows(conn: flightsql.Connection, table: str) -> list[dict[str, Any]]:
+    return query(conn, f"SELECT id, v, p FROM {table} ORDER BY id").to_pylist()
+
+
+# Each step: the SQL the server runs, and the same operation through deltalake
+# (returning the affected row count it reports).
+Step = tuple[str, Callable[[DeltaTable], int]]
+
+
+def _merge_source() -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array([3, 5, 6, 100, 101], pa.int64()),
+            "v": pa.array([-3.0, -5.0, -6.0, 100.5, 101.5], pa.float64()),
+        }
+    )
+
+
+def _deltalake_merge(table: DeltaTable) -> int:
+    metrics = (
+        table.merge(_merge_source(), "t.id = s.id", source_alias="s", target_alias="t")
+        .when_matched_update({"v": "s.v"}, "s.v < -4")
+        .when_matched_delete()
+        .when_not_matched_insert({"id": "s.id", "v": "s.v", "p": "'new'"})
+        .execute()
+    )
+    return sum(
+        int(metrics[key])
+        for key in (
+            "num_target_rows_inserted",
+            "num_target_rows_updated",
+            "num_target_rows_deleted",
+        )
+    )
+
+
+STEPS: list[Step] = [
+    (
+        "DELETE FROM {t} WHERE id < 3 OR p = 'p3' AND id > 30",
+        lambda t: int(t.delete("id < 3 OR p = 'p3' AND id > 30")["num_deleted_rows"]),
+    ),
+    (
+        "UPDATE {t} SET v = v * 2, p = upper(p) WHERE id BETWEEN 10 AND 20",
+        lambda t: int(
+            t.update(updates={"v": "v * 2", "p": "upper(p)"}, predicate="id BETWEEN 10 AND 20")[
+                "num_updated_rows"
+            ]
+        ),
+    ),
+    (
+        "MERGE INTO {t} AS t USING (SELECT * FROM (VALUES (3, -3.0), (5, -5.0), (6, -6.0), "
+        "(100, 100.5), (101, 101.5)) AS s(id, v)) AS s ON t.id = s.id "
+        "WHEN MATCHED AND s.v < -4 THEN UPDATE SET v = s.v "
+        "WHEN MATCHED THEN DELETE "
+        "WHEN NOT MATCHED THEN INSERT (id, v, p) VALUES (s.id, s.v, 'new')",
+        _deltalake_merge,
+    ),
+]
+
+
+@pytest.mark.parametrize("table", list(TABLES))
+def test_statements_match_deltalake(
+    conn: flightsql.Connection, catalog: Path, copies: Path, table: str
+) -> None:
+    assert served_rows(conn, table) == deltalake_rows(copies / table)
+    for sql, by_deltalake in STEPS:
+        affected = execute(conn, sql.format(t=table))
+        expected = by_deltalake(DeltaTable(str(copies / table)))
+        assert affected == expected, sql
+        assert affected > 0, sql
+        # Re-pinned: the next query reads the version just committed.
+        assert served_rows(conn, table) == deltalake_rows(copies / table), sql
+    assert deltalake_rows(catalog / "data" / table) == deltalake_rows(copies / table)
+
+
+def test_not_matched_by_source_and_insert_by_position(
+    conn: flightsql.Connection, catalog: Path
+) -> None:
+    # Another writer's commit: the MERGE reads the table's newest version.
+    extra = pa.table({"id": pa.array([900], pa.int64()), "v": [9.0], "p": ["x"]})
+    write_deltalake(catalog / "data/plain", extra, mode="append")
+    affected = execute(
+        conn,
+        "MERGE INTO plain USING (SELECT 900 AS id, 1.5 AS v, 'y' AS p "
+        "UNION ALL SELECT 901, 2.5, 'z') AS s ON plain.id = s.id "
+        "WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v, s.p) "
+        "WHEN NOT MATCHED BY SOURCE AND plain.id > 30 THEN UPDATE SET v = 0",
+    )
+    rows = {row["id"]: row for row in deltalake_rows(catalog / "data/plain")}
+    assert rows[901] == {"id": 901, "v": 2.5, "p": "z"}
+    assert rows[900]["v"] == 9.0  # matched: no clause for it
+    touched = [row for row in rows.values() if 30 < row["id"] < 900]
+    assert touched and all(row["v"] == 0 for row in touched)
+    assert affected == 1 + len(touched)
+
+
+def test_prepared_statements_bind_parameters(conn: flightsql.Connection, catalog: Path) -> None:
+    location = catalog / "data/parts"
+    before = {row["id"]: row for row in deltalake_rows(location)}
+    target = max(before)
+    assert execute(conn, "UPDATE parts SET p = ?, v = ? WHERE id = ?", ("it's", 0.25, target)) == 1
+    after = {row["id"]: row for row in deltalake_rows(location)}
+    assert after[target] == {"id": target, "v": 0.25, "p": "it's"}
+    assert execute(conn, "DELETE FROM parts WHERE id = ?", (target,)) == 1
+    assert target not in {row["id"] for row in deltalake_rows(location)}
+
+
+def write_artifacts(uri: str, table: str) -> list[dict[str, Any]]:
+    client = flight.FlightClient(uri)
+    list(client.do_action(flight.Action("ListArtifacts", b'{"limit": 1}')))  # flushes
+    with flightsql.connect(uri, autocommit=True) as conn:
+        payloads = query(
+            conn,
+            "SELECT payload FROM system.queries WHERE target_table = "
+            f"'datafusion.public.{table}' AND status = 'ok' ORDER BY recorded_at",
+        )["payload"].to_pylist()
+    return [json.loads(str(payload))["write"] for payload in payloads]
+
+
+def test_artifacts_record_the_commit(
+    conn: flightsql.Connection, server: ServerProcess, catalog: Path
+) -> None:
+    execute(conn, "CREATE TABLE arts AS SELECT * FROM (VALUES (1, 1.0), (2, 2.0)) AS v(id, v)")
+    assert execute(conn, "DELETE FROM arts WHERE id = 1") == 1
+    assert execute(conn, "UPDATE arts SET v = 5 WHERE id = 2") == 1
+    merged = execute(
+        conn,
+        "MERGE INTO arts USING (SELECT 3 AS id, 3.0 AS v) AS s ON arts.id = s.id "
+        "WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)",
+    )
+    assert merged == 1
+    outcomes = write_artifacts(server.uri, "arts")
+    assert [outcome["operation"] for outcome in outcomes] == ["write", "delete", "update", "merge"]
+    delete, update, merge = outcomes[1:]
+    assert delete["table_version"] == 1 and delete["rows_deleted"] == 1
+    assert delete["files_removed"] == 1 and delete["files_added"] == 1
+    assert update["table_version"] == 2 and update["rows_updated"] == 1
+    assert merge["table_version"] == 3 and merge["rows_inserted"] == 1
+    assert merge["files_added"] == 1 and merge["files_removed"] == 0
+    # deltalake 1.6.6 rewrites files; it writes no deletion vectors.
+    assert not any(outcome["deletion_vectors"] for outcome in outcomes)
+
+
+def test_a_statement_matching_nothing_commits_nothing(
+    conn: flightsql.Connection, catalog: Path
+) -> None:
+    version = DeltaTable(str(catalog / "data/keyed")).version()
+    assert execute(conn, "DELETE FROM keyed WHERE id > 1000") == 0
+    assert execute(conn, "UPDATE keyed SET qty = 5 WHERE id > 1000") == 0
+    assert DeltaTable(str(catalog / "data/keyed")).version() == version
+
+
+@pytest.mark.parametrize(
+    ("sql", "constraint"),
+    [
+        ("UPDATE keyed SET qty = 0 WHERE id = 2", "qty_positive"),
+        ("UPDATE keyed SET customer = NULL WHERE id = 1", "customer_not_null"),
+        ("UPDATE keyed SET id = 1 WHERE id = 3", "pk"),
+        (
+            "MERGE INTO keyed AS k USING (SELECT 'dora' AS customer, 1 AS id) AS s "
+            "ON k.customer = s.customer "
+            "WHEN NOT MATCHED THEN INSERT (id, customer, qty) VALUES (s.id, s.customer, 1)",
+            "pk",
+        ),
+        (
+            "MERGE INTO keyed AS k USING (SELECT 2 AS id) AS s ON k.id = s.id "
+            "WHEN MATCHED THEN UPDATE SET qty = -1",
+            "qty_positive",
+        ),
+        (
+            "MERGE INTO keyed AS k USING (SELECT 9 AS id) AS s ON k.id = s.id "
+            "WHEN NOT MATCHED THEN INSERT (id, qty) VALUES (s.id, 4)",
+            "customer_not_null",
+        ),
+    ],
+)
+def test_constraint_violations_commit_nothing(
+    conn: flightsql.Connection, catalog: Path, sql: str, constraint: str
+) -> None:
+    location = str(catalog / "data/keyed")
+    version = DeltaTable(location).version()
+    with pytest.raises(flightsql.ProgrammingError) as refused:
+        execute(conn, sql)
+    message = str(refused.value)
+    assert "INVALID_ARGUMENT" in message or "InvalidArgument" in message, message
+    assert f"violates constraint {constraint}" in message, message
+    assert DeltaTable(location).version() == version
+
+
+def test_merge_matching_a_target_row_twice_is_refused(
+    conn: flightsql.Connection, catalog: Path
+) -> None:
+    location = str(catalog / "data/keyed")
+    version = DeltaTable(location).version()
+    with pytest.raises(flightsql.ProgrammingError) as refused:
+        execute(
+            conn,
+            "MERGE INTO keyed AS k USING (SELECT 1 AS id, 7 AS qty UNION ALL SELECT 1, 8) AS s "
+            "ON k.id = s.id WHEN MATCHED THEN UPDATE SET qty = s.qty",
+        )
+    assert "multiple source rows" in str(refused.value)
+    assert DeltaTable(location).version() == version
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("UPDATE keyed SET qty = 1 FROM plain WHERE keyed.id = plain.id", "UPDATE ... FROM"),
+        ("DELETE FROM keyed WHERE id IN (SELECT id FROM plain)", "subquery"),
+        ("DELETE FROM system.constraints", "not one"),
+    ],
+)
+def test_unsupported_forms_are_refused_by_name(
+    conn: flightsql.Connection, sql: str, named: str
+) -> None:
+    with pytest.raises(flightsql.ProgrammingError) as refused:
+        execute(conn, sql)
+    assert named in str(refused.value)
+
+
+def test_deletion_vector_table_is_read_by_our_provider(
+    conn: flightsql.Connection, server: ServerProcess, catalog: Path
+) -> None:
+    client = flight.FlightClient(server.uri)
+    fresh = catalog / "data/dv_probe"
+    make_table(fresh, partitioned=True, deletion_vectors=True)
+    (catalog / "tables/dv_probe.toml").write_text(
+        'name = "dv_probe"\nformat = "delta"\nlocation = "data/dv_probe"\n'
+    )
+    list(client.do_action(flight.Action("RefreshCatalog", b"{}")))
+    (result,) = client.do_action(flight.Action("CatalogHealth", b"{}"))
+    health = json.loads(result.body.to_pybytes())
+    pins = {state["table"]: state for state in health["delta_tables"]}
+    for name in ("plain_dv", "parts_dv", "dv_probe"):
+        pin = pins[f"datafusion.public.{name}"]
+        assert pin["provider"] == "flightserver" and pin["warning"] is None, pin
+    rows = served_rows(conn, "dv_probe")
+    assert rows == deltalake_rows(fresh)
+    assert len(rows) == ROWS - ROWS // 7
+    assert all(row["id"] % 7 for row in rows)
+    # Partition pruning and statistics skipping still apply.
+    plan = "\n".join(
+        query(conn, "EXPLAIN ANALYZE SELECT id FROM dv_probe WHERE p = 'p1' AND id > 35")[
+            "plan"
+        ].to_pylist()
+    )
+    assert "DeltaScanExec[v" in plan, plan
+    read, candidates = _files_read(plan)
+    assert candidates == 16 and read == 1, plan
+    filtered = query(conn, "SELECT id FROM dv_probe WHERE p = 'p1' ORDER BY id")["id"].to_pylist()
+    assert filtered == [i for i in range(1, ROWS + 1) if i % 4 == 1 and i % 7]
+
+
+def _files_read(plan: str) -> tuple[int, int]:
+    found = re.search(r"DeltaScanExec\[v\d+ files=(\d+)/(\d+)\]", plan)
+    assert found, plan
+    return int(found.group(1)), int(found.group(2))
