@@ -13,7 +13,7 @@ from typing import Any
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
-import pyarrow.parquet
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from pyarrow import flight
@@ -190,7 +190,7 @@ def test_v2_checkpoints_are_adopted(mconn: flightsql.Connection, mserver: Server
     assert checkpoint is not None
     # A v2-spec checkpoint (classic file name) carries its checkpointMetadata action.
     log = Path(adopted["location"]) / "_delta_log"
-    written = pa.parquet.read_table(log / f"{checkpoint:020d}.checkpoint.parquet")
+    written = pq.read_table(log / f"{checkpoint:020d}.checkpoint.parquet")
     assert "checkpointMetadata" in written.schema.names
     rows = execute(mconn, "SELECT k FROM with_v2 ORDER BY k")
     assert rows is not None

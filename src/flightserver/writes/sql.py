@@ -94,7 +94,7 @@ class SqlWrites:
         if write.kind == "create_table_as":
             return self._create_table_as(ctx, write, parameters)
         if write.kind in ROW_LEVEL:
-            return self._row_level(ctx, statement, write, parameters)
+            return self._row_level(ctx, statement, write, parameters, options)
         if write.kind == "insert":
             name = qualified_name(ctx, write.target)
             with self.delta_tables.lock:
@@ -202,17 +202,19 @@ class SqlWrites:
         statement: PreparedStatement,
         write: WriteStatement,
         parameters: Mapping[str, pa.Scalar] | None,
-    ) -> CompletedResult:
-        kind = write.kind.upper()
-        if write.refused:
-            raise WriteRejected(f"{kind}: {write.refused} is not supported")
-        name = qualified_name(ctx, write.target)
-        with self.delta_tables.lock:
-            entry = self._delta_entry(ctx, name)
+        options: SQLOptions | None,
+    ) -> StatementResult:
+        entry = None
+        if write.target:
+            name = qualified_name(ctx, write.target)
+            with self.delta_tables.lock:
+                entry = self._delta_entry(ctx, name)
         if entry is None:
-            raise WriteRejected(
-                f"{kind} runs on Delta tables; {name} is not one (or does not exist)"
-            )
+            # Not a Delta table: DataFusion runs it, or says why it cannot.
+            return self._observed(ctx, statement, write, parameters, options)
+        name = qualified_name(ctx, write.target)
+        if write.refused:
+            raise WriteRejected(f"{write.kind.upper()} on {name}: {write.refused} is not supported")
         if parameters:
             # deltalake takes predicates as text: the values are written in as constants.
             ordered = [parameters[key] for key in sorted(parameters, key=int)]

@@ -559,6 +559,14 @@ mod tests {
             ("INSERT INTO t SELECT * FROM u", &[Dml, Query]),
             ("UPDATE t SET a = 1", &[Dml]),
             ("DELETE FROM t", &[Dml]),
+            (
+                "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+                &[Dml],
+            ),
+            (
+                "MERGE INTO t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE",
+                &[Dml, Query],
+            ),
             ("TRUNCATE TABLE t", &[Dml]),
             ("COPY t TO '/x.parquet'", &[Copy]),
             (
