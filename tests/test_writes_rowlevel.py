@@ -6,8 +6,10 @@ constraints and double matches refused with nothing committed."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -391,3 +393,62 @@ def _files_read(plan: str) -> tuple[int, int]:
     found = re.search(r"DeltaScanExec\[v\d+ files=(\d+)/(\d+)\]", plan)
     assert found, plan
     return int(found.group(1)), int(found.group(2))
+
+
+def test_sigkill_during_a_large_merge_leaves_the_old_version(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    (catalog / "tables").mkdir(parents=True)
+    location = catalog / "data/big"
+    rows = 3_000_000
+    ids = pa.array(range(rows), pa.int64())
+    write_deltalake(location, pa.table({"id": ids, "v": ids.cast(pa.float64())}))
+    (catalog / "tables/big.toml").write_text(
+        'name = "big"\nformat = "delta"\nlocation = "data/big"\n'
+    )
+    before = DeltaTable(str(location)).version()
+    existing = set(_entries(location))
+    args = ["--catalog-dir", str(catalog), "--policy-allow-dml", "true"]
+    with ServerProcess.start([*args, "--maintenance-after-commit", "false"]) as server:
+        failure: list[BaseException] = []
+
+        def merge() -> None:
+            try:
+                with flightsql.connect(server.uri, autocommit=True) as conn:
+                    execute(
+                        conn,
+                        "MERGE INTO big USING (SELECT id, v + 1 AS v FROM big) AS s "
+                        "ON big.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v",
+                    )
+            except BaseException as exc:  # the server died under it
+                failure.append(exc)
+
+        thread = threading.Thread(target=merge)
+        thread.start()
+        # deltalake stages each new data file in the table folder before it commits:
+        # the first one to appear means the rewrite is under way.
+        while not (set(_entries(location)) - existing) and thread.is_alive():
+            pass
+        server.process.kill()  # SIGKILL
+        server.process.wait()
+        thread.join()
+        assert failure, "the MERGE cannot have succeeded against a killed server"
+    table = DeltaTable(str(location))
+    assert table.version() == before
+    assert deltalake_sum(location) == (rows, sum(range(rows)))
+    with ServerProcess.start(args) as server, flightsql.connect(server.uri) as conn:
+        counted = query(conn, "SELECT count(*) AS n, sum(v) AS s FROM big").to_pylist()
+        assert counted == [{"n": rows, "s": float(sum(range(rows)))}]
+
+
+def _entries(location: Path) -> list[str]:
+    return [entry.name for entry in os.scandir(location) if entry.name != "_delta_log"]
+
+
+def deltalake_sum(location: Path) -> tuple[int, int]:
+    result = pa.table(
+        QueryBuilder()
+        .register("t", DeltaTable(str(location)))
+        .execute("SELECT count(*) AS n, CAST(sum(v) AS BIGINT) AS s FROM t")
+        .read_all()
+    ).to_pylist()[0]
+    return int(result["n"]), int(result["s"])

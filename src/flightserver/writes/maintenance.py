@@ -307,7 +307,9 @@ def adoption_of(
         writer_features=list(protocol.writer_features or []),
         deletion_vectors=deletion_vectors,
         v2_checkpoints=v2_checkpoints,
-        deletion_vector_files=len(_deletion_vectors(location)),
+        deletion_vector_files=len(_deletion_vectors(location))
+        if _DV_FEATURE in (protocol.reader_features or [])
+        else 0,
         checkpoint_interval=int(interval) if interval is not None else None,
         last_checkpoint_version=last_checkpoint_version(table.table_uri),
         last_log_compaction=last_log_compaction(table.table_uri),
@@ -330,6 +332,8 @@ def _deletion_vectors(location: str) -> dict[str, tuple[int, int]]:
 
 def _purgeable_bytes(table: DeltaTable, fraction: float) -> list[int]:
     """The sizes of the files whose deletion vector deletes at least `fraction` of their rows."""
+    if _DV_FEATURE not in (table.protocol().reader_features or []):
+        return []
     vectors = _deletion_vectors(table.table_uri)
     if not vectors:
         return []
