@@ -146,8 +146,7 @@ impl DeltaSnapshot {
             .collect();
 
         let (batch, vectors) = scan_file_rows(&snapshot, &engine)?;
-        let mut files =
-            ActiveFiles::try_new(&table_root, &batch, &file_schema, &partition_fields)?;
+        let mut files = ActiveFiles::try_new(&table_root, &batch, &file_schema, &partition_fields)?;
         // Deletion vectors are read once, here: scans of the pinned snapshot
         // apply them as row selections.
         let applied = files.apply_deletion_vectors(|file| {

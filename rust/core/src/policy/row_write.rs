@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use datafusion_common::DataFusionError;
 use datafusion_sql::sqlparser::ast::{
     Assignment, AssignmentTarget, Delete, Expr, FromTable, Ident, Merge, MergeAction,
-    MergeClauseKind, MergeInsertKind, ObjectName, Query, Statement, TableFactor, TableWithJoins,
+    MergeClauseKind, MergeInsertKind, ObjectName, Query, TableFactor, TableWithJoins,
     UnaryOperator, Update, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 use datafusion_sql::sqlparser::dialect::GenericDialect;
@@ -219,7 +219,8 @@ pub fn merge(merge: &Merge) -> (Vec<String>, String, RowWrite) {
                 if update.update_predicate.is_some() || update.delete_predicate.is_some() {
                     write = write.refuse("WHEN MATCHED THEN UPDATE ... WHERE/DELETE WHERE");
                 }
-                let values: Vec<Expr> = update.assignments.iter().map(|a| a.value.clone()).collect();
+                let values: Vec<Expr> =
+                    update.assignments.iter().map(|a| a.value.clone()).collect();
                 subqueries |= has_subquery(&values);
             }
             MergeAction::Insert(insert) => {
@@ -229,7 +230,7 @@ pub fn merge(merge: &Merge) -> (Vec<String>, String, RowWrite) {
                 }
                 match &insert.kind {
                     MergeInsertKind::Values(values) if values.rows.len() == 1 => {
-                        let row = &values.rows[0];
+                        let row = &values.rows[0].content;
                         subqueries |= has_subquery(row);
                         let columns: Vec<String> = insert
                             .columns
@@ -237,7 +238,8 @@ pub fn merge(merge: &Merge) -> (Vec<String>, String, RowWrite) {
                             .filter_map(|column| normalized(column).pop())
                             .collect();
                         if !columns.is_empty() && columns.len() != row.len() {
-                            write = write.refuse("an INSERT whose columns and values differ in number");
+                            write =
+                                write.refuse("an INSERT whose columns and values differ in number");
                         }
                         spec.assignments = row
                             .iter()
@@ -248,7 +250,10 @@ pub fn merge(merge: &Merge) -> (Vec<String>, String, RowWrite) {
                             })
                             .collect();
                     }
-                    _ => write = write.refuse("WHEN NOT MATCHED THEN INSERT other than one VALUES row"),
+                    _ => {
+                        write =
+                            write.refuse("WHEN NOT MATCHED THEN INSERT other than one VALUES row")
+                    }
                 }
             }
         }
@@ -367,7 +372,8 @@ fn has_subquery<V: Visit>(node: &V) -> bool {
 pub fn bind_parameters(sql: &str, literals: &[String]) -> Result<String, DataFusionError> {
     let values = literals
         .iter()
-        .map(|literal| constant(literal))
+        .map(String::as_str)
+        .map(constant)
         .collect::<Result<Vec<_>, _>>()?;
     let mut statements = super::statement::parse(sql)?;
     if statements.len() != 1 {
@@ -546,7 +552,10 @@ mod tests {
     #[test]
     fn unsupported_forms_are_refused_by_name() {
         for (sql, refused) in [
-            ("UPDATE t SET v = 1 FROM s WHERE t.id = s.id", "UPDATE ... FROM"),
+            (
+                "UPDATE t SET v = 1 FROM s WHERE t.id = s.id",
+                "UPDATE ... FROM",
+            ),
             ("DELETE FROM t WHERE id IN (SELECT id FROM s)", "subquery"),
             ("UPDATE t SET v = (SELECT max(v) FROM s)", "subquery"),
             ("DELETE FROM t RETURNING id", "RETURNING"),

@@ -458,15 +458,30 @@ pub fn write_statement(sql: &str) -> Result<Option<WriteStatement>, DataFusionEr
             }
             Statement::Delete(delete) => {
                 let (target, row) = row_write::delete(&delete);
-                Some(WriteStatement::row_level(WriteKind::Delete, target, String::new(), row))
+                Some(WriteStatement::row_level(
+                    WriteKind::Delete,
+                    target,
+                    String::new(),
+                    row,
+                ))
             }
             Statement::Update(update) => {
                 let (target, row) = row_write::update(&update);
-                Some(WriteStatement::row_level(WriteKind::Update, target, String::new(), row))
+                Some(WriteStatement::row_level(
+                    WriteKind::Update,
+                    target,
+                    String::new(),
+                    row,
+                ))
             }
             Statement::Merge(merge) => {
                 let (target, source, row) = row_write::merge(&merge);
-                Some(WriteStatement::row_level(WriteKind::Merge, target, source, row))
+                Some(WriteStatement::row_level(
+                    WriteKind::Merge,
+                    target,
+                    source,
+                    row,
+                ))
             }
             _ => None,
         },
