@@ -20,6 +20,8 @@ import pytest
 from deltalake import DeltaTable, QueryBuilder, TableFeatures, write_deltalake
 from pyarrow import flight
 
+from flightserver.protocol import commands
+from flightserver.protocol.generated import flight_sql_pb2 as flight_sql
 from tests.clients import query
 from tests.deletion_vectors import delete_rows
 from tests.server_process import ServerProcess
@@ -409,18 +411,21 @@ def test_sigkill_during_a_large_merge_leaves_the_old_version(tmp_path: Path) -> 
     existing = set(_entries(location))
     args = ["--catalog-dir", str(catalog), "--policy-allow-dml", "true"]
     with ServerProcess.start([*args, "--maintenance-after-commit", "false"]) as server:
-        failure: list[BaseException] = []
+        failure: list[str] = []
 
         def merge() -> None:
+            statement = flight_sql.CommandStatementQuery(
+                query="MERGE INTO big USING (SELECT id, v + 1 AS v FROM big) AS s "
+                "ON big.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v"
+            )
+            # Plain Flight: the statement runs inside GetFlightInfo.
+            client = flight.FlightClient(server.uri)
             try:
-                with flightsql.connect(server.uri, autocommit=True) as conn:
-                    execute(
-                        conn,
-                        "MERGE INTO big USING (SELECT id, v + 1 AS v FROM big) AS s "
-                        "ON big.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v",
-                    )
-            except BaseException as exc:  # the server died under it
-                failure.append(exc)
+                client.get_flight_info(
+                    flight.FlightDescriptor.for_command(commands.pack(statement))
+                )
+            except flight.FlightError as exc:  # the server died under it
+                failure.append(str(exc))
 
         thread = threading.Thread(target=merge)
         thread.start()
@@ -435,7 +440,10 @@ def test_sigkill_during_a_large_merge_leaves_the_old_version(tmp_path: Path) -> 
     table = DeltaTable(str(location))
     assert table.version() == before
     assert deltalake_sum(location) == (rows, sum(range(rows)))
-    with ServerProcess.start(args) as server, flightsql.connect(server.uri) as conn:
+    with (
+        ServerProcess.start(args) as server,
+        flightsql.connect(server.uri, autocommit=True) as conn,
+    ):
         counted = query(conn, "SELECT count(*) AS n, sum(v) AS s FROM big").to_pylist()
         assert counted == [{"n": rows, "s": float(sum(range(rows)))}]
 
