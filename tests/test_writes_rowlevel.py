@@ -17,6 +17,7 @@ from typing import Any
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
 import pytest
+from adbc_driver_manager import AdbcStatusCode
 from deltalake import DeltaTable, QueryBuilder, TableFeatures, write_deltalake
 from pyarrow import flight
 
@@ -460,3 +461,32 @@ def deltalake_sum(location: Path) -> tuple[int, int]:
         .read_all()
     ).to_pylist()[0]
     return int(result["n"]), int(result["s"])
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM plain WHERE id = 1",
+        "UPDATE plain SET v = 0",
+        "MERGE INTO plain USING (SELECT 1 AS id) AS s ON plain.id = s.id WHEN MATCHED THEN DELETE",
+    ],
+)
+def test_without_allow_dml_row_level_writes_are_denied(
+    read_only_server: ServerProcess, catalog: Path, sql: str
+) -> None:
+    version = DeltaTable(str(catalog / "data/plain")).version()
+    with (
+        flightsql.connect(read_only_server.uri, autocommit=True) as conn,
+        pytest.raises(flightsql.ProgrammingError) as denied,
+    ):
+        query(conn, sql)
+    assert denied.value.status_code == AdbcStatusCode.UNAUTHORIZED, str(denied.value)
+    assert "dml" in str(denied.value).lower()
+    assert DeltaTable(str(catalog / "data/plain")).version() == version
+
+
+@pytest.fixture(scope="module")
+def read_only_server(catalog: Path) -> Iterator[ServerProcess]:
+    """The same catalog under the default policy (DML off)."""
+    with ServerProcess.start(["--catalog-dir", str(catalog)]) as process:
+        yield process
