@@ -6,8 +6,9 @@ by a real server (after-commit maintenance off), and each statement runs
 through ADBC on a fresh copy, without and with deletion vectors enabled
 (`delta.enableDeletionVectors`; deltalake 1.6.6 still rewrites files then).
 Each statement touches 1% of the rows, spread over every file (the worst case
-for copy-on-write: every file is rewritten); the append writes the same number
-of rows. Prints one line per case: wall seconds (median of --repeat runs).
+for copy-on-write: every file is rewritten); `append` writes the same number of
+rows, `append-all` as many rows as the table holds (what the rewrite writes).
+Prints one line per case: wall seconds (median of --repeat runs).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def _make(location: Path, rows: int, deletion_vectors: bool) -> None:
 def _cases(rows: int) -> dict[str, str]:
     touched = rows // 100
     return {
+        "append-all": f"INSERT INTO t SELECT id + {rows} AS id, v, label FROM t",
         "append": f"INSERT INTO t SELECT CAST(value AS BIGINT) + {rows} AS id, "
         f"CAST(value AS DOUBLE) AS v, 'new' AS label FROM generate_series(1, {touched})",
         "delete": "DELETE FROM t WHERE id % 100 = 7",
@@ -64,7 +66,7 @@ def _cases(rows: int) -> dict[str, str]:
     }
 
 
-def run(rows: int, repeat: int) -> list[tuple[str, bool, float, int]]:
+def run(rows: int, repeat: int, only: list[str]) -> list[tuple[str, bool, float, int]]:
     results: list[tuple[str, bool, float, int]] = []
     with tempfile.TemporaryDirectory(prefix="bench-rowwrites-") as scratch:
         root = Path(scratch)
@@ -72,6 +74,8 @@ def run(rows: int, repeat: int) -> list[tuple[str, bool, float, int]]:
             pristine = root / f"pristine-{deletion_vectors}"
             _make(pristine, rows, deletion_vectors)
             for name, sql in _cases(rows).items():
+                if only and name not in only:
+                    continue
                 seconds: list[float] = []
                 affected = 0
                 for attempt in range(repeat):
@@ -105,8 +109,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=6_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cases", nargs="*", default=[], help="only these cases")
     options = parser.parse_args()
-    run(options.rows, options.repeat)
+    run(options.rows, options.repeat, options.cases)
 
 
 if __name__ == "__main__":
