@@ -251,6 +251,15 @@ def test_prepared_statements_bind_parameters(conn: flightsql.Connection, catalog
     assert after[target] == {"id": target, "v": 0.25, "p": "it's"}
     assert execute(conn, "DELETE FROM parts WHERE id = ?", (target,)) == 1
     assert target not in {row["id"] for row in deltalake_rows(location)}
+    merged = execute(
+        conn,
+        "MERGE INTO parts USING (SELECT CAST(? AS BIGINT) AS id) AS s ON parts.id = s.id "
+        "WHEN NOT MATCHED THEN INSERT (id, v, p) VALUES (s.id, ?, 'param')",
+        (target, 1.5),
+    )
+    assert merged == 1
+    after = {row["id"]: row for row in deltalake_rows(location)}
+    assert after[target] == {"id": target, "v": 1.5, "p": "param"}
 
 
 def write_artifacts(uri: str, table: str) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ persists and is registered again at start-up.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -26,6 +28,8 @@ from flightserver.catalog.ingest import IngestTarget, managed_location
 from flightserver.catalog.loader import TableStatus, register_delta
 from flightserver.engine import statements
 from flightserver.engine.native import WriteStatement, bind_parameters, write_statement
+from flightserver.engine.parameters import UNTYPED_PARAMETER as UNTYPED
+from flightserver.engine.parameters import code_outside_literals
 from flightserver.engine.statements import CompletedResult, PreparedStatement, StatementResult
 from flightserver.writes.declared import DeclaredTable
 from flightserver.writes.delta import (
@@ -40,6 +44,7 @@ from flightserver.writes.files import list_files, local_path, written_files
 from flightserver.writes.literals import sql_literal
 from flightserver.writes.rowlevel import run_row_write
 
+_PLACEHOLDER = re.compile(r"\$(\d+)")
 _QUERY_ONLY = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 _COUNT_SCHEMA = pa.schema([pa.field("count", pa.uint64())])
 
@@ -118,6 +123,21 @@ class SqlWrites:
             except Exception:  # e.g. untyped parameters: DataFusion's own prepare reports it
                 return
         _insert_projection(name, source, delta_schema(entry.location), list(write.columns))
+
+    @staticmethod
+    def all_parameters(statement: PreparedStatement) -> PreparedStatement:
+        """`statement` with a parameter for every `$n` it holds: DataFusion infers
+        the types of a MERGE's source parameters, not those in its clauses (those
+        are bound as the client sends them)."""
+        numbers = [int(n) for n in _PLACEHOLDER.findall(code_outside_literals(statement.sql))]
+        schema = statement.parameter_schema
+        if not numbers or max(numbers) <= len(schema):
+            return statement
+        fields = [
+            schema.field(f"${n}") if f"${n}" in schema.names else pa.field(f"${n}", UNTYPED)
+            for n in range(1, max(numbers) + 1)
+        ]
+        return dataclasses.replace(statement, parameter_schema=pa.schema(fields))
 
     # -- Delta -------------------------------------------------------------------
 
