@@ -16,6 +16,7 @@ from typing import Any
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from adbc_driver_manager import AdbcStatusCode
 from deltalake import DeltaTable, QueryBuilder, TableFeatures, write_deltalake
@@ -99,6 +100,12 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ),
     )
     (root / "tables/keyed.toml").write_text(KEYED)
+    # A Parquet table (exact row statistics) as a MERGE source for the scan budget.
+    ids = pa.array(range(100), pa.int64())
+    pq.write_table(pa.table({"id": ids, "v": ids.cast(pa.float64())}), root / "data/src.parquet")
+    (root / "tables/src.toml").write_text(
+        'name = "src"\nformat = "parquet"\nlocation = "data/src.parquet"\n'
+    )
     return root
 
 
@@ -525,3 +532,32 @@ def test_key_checks_read_deletion_vectors(conn: flightsql.Connection, catalog: P
         {"id": 2, "qty": 2},
         {"id": 3, "qty": 2},
     ]
+
+
+def test_the_scan_budget_applies_to_a_merge_source(
+    catalog: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    state = tmp_path_factory.mktemp("rowwrites-budget-state")
+    args = ["--catalog-dir", str(catalog), "--state-dir", str(state)]
+    args += ["--policy-allow-dml", "true", "--policy-max-scan-rows", "10"]
+    version = DeltaTable(str(catalog / "data/plain_dv")).version()
+    with (
+        ServerProcess.start(args) as budgeted,
+        flightsql.connect(budgeted.uri, autocommit=True) as conn,
+    ):
+        with pytest.raises(flightsql.ProgrammingError) as denied:
+            execute(
+                conn,
+                "MERGE INTO plain_dv USING (SELECT id, v FROM src) AS s "
+                "ON plain_dv.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v",
+            )
+        assert denied.value.status_code == AdbcStatusCode.UNAUTHORIZED, str(denied.value)
+        assert "scan_budget" in str(denied.value)
+        # A small source passes the same budget.
+        merged = execute(
+            conn,
+            "MERGE INTO plain_dv USING (SELECT 1 AS id, 0.5 AS v) AS s "
+            "ON plain_dv.id = s.id WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)",
+        )
+    assert merged in (0, 1)
+    assert DeltaTable(str(catalog / "data/plain_dv")).version() == version + merged
