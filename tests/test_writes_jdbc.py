@@ -1,6 +1,7 @@
 """Delta writes and declared keys through the Arrow Flight SQL JDBC driver:
 executeUpdate (plain and prepared) into a Delta table with constraints, a
-violating INSERT refused, and getPrimaryKeys listing the declared key."""
+violating INSERT refused, getPrimaryKeys listing the declared key, and
+DELETE/UPDATE/MERGE returning their affected row counts."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ def jdbc_writes_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
     with ServerProcess.start(args) as process:
         with flightsql.connect(process.uri, autocommit=True) as conn, conn.cursor() as cursor:
             cursor.execute("CREATE TABLE orders AS SELECT 1 AS id, 'ann' AS customer, 2 AS qty")
+            cursor.execute(
+                "CREATE TABLE rw AS SELECT CAST(value AS BIGINT) AS id, "
+                "CAST(value AS DOUBLE) AS v, 'p' || CAST(value % 2 AS VARCHAR) AS p "
+                "FROM generate_series(1, 10)"
+            )
         yield process
 
 
@@ -33,6 +39,28 @@ def jdbc_writes_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
 def report(request: pytest.FixtureRequest, jdbc_writes_server: ServerProcess) -> Report:
     runner = ProbeRunner(fetch_driver(request.param), compile_probe(), jdbc_writes_server.port)
     return runner.run("writes", "datafusion", "public", "orders")
+
+
+@pytest.fixture(scope="module", params=DRIVER_VERSIONS, ids=lambda version: f"jdbc-{version}")
+def row_report(request: pytest.FixtureRequest, jdbc_writes_server: ServerProcess) -> Report:
+    runner = ProbeRunner(fetch_driver(request.param), compile_probe(), jdbc_writes_server.port)
+    return runner.run("rowwrites", "rw")
+
+
+def test_row_level_writes_return_affected_counts(row_report: Report) -> None:
+    assert row_report.value("delete") == 2  # ids 1, 2
+    assert row_report.value("update") == 2  # ids 9, 10
+    assert row_report.value("merge") == 2  # 4 updated, 20 inserted
+    assert row_report.value("update-prepared") == 1
+    assert row_report.value("delete-prepared") == 1  # id 20
+    assert "UPDATE ... FROM" in row_report.error("update-refused")["message"]
+    rows = row_report.table("select").rows()
+    assert [row[0] for row in rows] == list(range(3, 11))
+    by_id = {row[0]: row for row in rows}
+    assert by_id[4][1] == 40.5
+    assert by_id[5][2] == "it's"
+    assert (by_id[9][1], by_id[10][1]) == (90.0, 100.0)
+    assert row_report.value("close") == "closed"
 
 
 def test_get_primary_keys_shows_the_declared_key(report: Report) -> None:

@@ -13,10 +13,12 @@ from typing import Any
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from pyarrow import flight
 
+from tests.deletion_vectors import delete_rows
 from tests.server_process import ServerProcess
 
 CONFIG = """
@@ -34,6 +36,14 @@ deletion_vectors = true
 
 [maintenance.tables."datafusion.public.on_demand"]
 after_commit = false
+
+[maintenance.tables."datafusion.public.with_v2"]
+v2_checkpoints = true
+
+[maintenance.tables."datafusion.public.purged"]
+after_commit = false
+deletion_vectors = true
+purge_deleted_fraction = 0.5
 """
 
 
@@ -165,3 +175,48 @@ def test_cli_runs_and_reports(mconn: flightsql.Connection, mserver: ServerProces
     )
     assert missing.returncode == 1
     assert "no Delta table" in missing.stderr
+
+
+def test_v2_checkpoints_are_adopted(mconn: flightsql.Connection, mserver: ServerProcess) -> None:
+    execute(mconn, "CREATE TABLE with_v2 AS SELECT 1 AS k")
+    for k in range(2, 6):
+        execute(mconn, f"INSERT INTO with_v2 VALUES ({k})")
+    execute(mconn, "DELETE FROM with_v2 WHERE k = 3")
+    adopted = status(mserver.uri, "with_v2")
+    assert adopted["v2_checkpoints"] is True
+    assert "v2Checkpoint" in adopted["reader_features"]
+    assert adopted["policy_adopted"] is True
+    checkpoint = adopted["last_checkpoint_version"]
+    assert checkpoint is not None
+    # A v2-spec checkpoint (classic file name) carries its checkpointMetadata action.
+    log = Path(adopted["location"]) / "_delta_log"
+    written = pq.read_table(log / f"{checkpoint:020d}.checkpoint.parquet")
+    assert "checkpointMetadata" in written.schema.names
+    rows = execute(mconn, "SELECT k FROM with_v2 ORDER BY k")
+    assert rows is not None
+    assert rows["k"].to_pylist() == [1, 2, 4, 5]
+    rows = execute(
+        mconn,
+        "SELECT v2_checkpoints FROM system.maintenance"
+        " WHERE table_name = 'datafusion.public.with_v2'",
+    )
+    assert rows is not None and rows.to_pylist() == [{"v2_checkpoints": True}]
+
+
+def test_optimize_purges_deletion_vectors(
+    mconn: flightsql.Connection, mserver: ServerProcess
+) -> None:
+    execute(
+        mconn,
+        "CREATE TABLE purged AS SELECT CAST(value AS BIGINT) AS id FROM generate_series(1, 10)",
+    )
+    execute(mconn, "INSERT INTO purged SELECT CAST(value AS BIGINT) FROM generate_series(11, 20)")
+    action(mserver.uri, "RunMaintenance", {"table": "datafusion.public.purged"})  # enables DVs
+    location = Path(status(mserver.uri, "purged")["location"])
+    assert delete_rows(location, lambda row: row["id"] <= 6) == 6  # another engine's DELETE
+    [run] = action(mserver.uri, "RunMaintenance", {"table": "datafusion.public.purged"})["runs"]
+    assert run["files_compacted"] == 2
+    assert run["adoption"]["deletion_vector_files"] == 0
+    rows = execute(mconn, "SELECT id FROM purged ORDER BY id")
+    assert rows is not None
+    assert rows["id"].to_pylist() == list(range(7, 21))

@@ -129,6 +129,9 @@ public final class JdbcProbe {
       case "writes":
         probe.writes(rest.get(0), rest.get(1), rest.get(2));
         break;
+      case "rowwrites":
+        probe.rowWrites(rest.get(0));
+        break;
       case "execute":
         // Statements come on stdin (UTF-8, NUL-separated), as for "types".
         String statements = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
@@ -371,6 +374,48 @@ public final class JdbcProbe {
     step(
         "select",
         () -> query(need(conn, "connect"), "SELECT id, customer FROM " + qualified + " ORDER BY id"));
+    step("close", () -> close(need(conn, "connect")));
+  }
+
+  /**
+   * DELETE, UPDATE and MERGE through executeUpdate (plain and prepared) on a Delta table with
+   * columns (id BIGINT, v DOUBLE, p VARCHAR) holding ids 1..10.
+   */
+  private void rowWrites(String table) {
+    Connection conn = connect("connect", new Properties());
+    update(conn, "delete", "DELETE FROM " + table + " WHERE id < 3");
+    update(conn, "update", "UPDATE " + table + " SET v = v * 10 WHERE id >= 9");
+    update(
+        conn,
+        "merge",
+        "MERGE INTO " + table + " AS t USING (SELECT * FROM (VALUES (4, 40.5), (20, 200.5))"
+            + " AS s(id, v)) AS s ON t.id = s.id"
+            + " WHEN MATCHED THEN UPDATE SET v = s.v"
+            + " WHEN NOT MATCHED THEN INSERT (id, v, p) VALUES (s.id, s.v, 'new')");
+    step(
+        "update-prepared",
+        () -> {
+          try (PreparedStatement ps =
+              need(conn, "connect")
+                  .prepareStatement("UPDATE " + table + " SET p = ? WHERE id = ?")) {
+            ps.setString(1, "it's");
+            ps.setLong(2, 5L);
+            return ps.executeUpdate();
+          }
+        });
+    step(
+        "delete-prepared",
+        () -> {
+          try (PreparedStatement ps =
+              need(conn, "connect").prepareStatement("DELETE FROM " + table + " WHERE id > ?")) {
+            ps.setLong(1, 15L);
+            return ps.executeUpdate();
+          }
+        });
+    update(conn, "update-refused", "UPDATE " + table + " SET v = 1 FROM other WHERE id = 1");
+    step(
+        "select",
+        () -> query(need(conn, "connect"), "SELECT id, v, p FROM " + table + " ORDER BY id"));
     step("close", () -> close(need(conn, "connect")));
   }
 

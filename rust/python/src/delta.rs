@@ -91,6 +91,23 @@ impl DeltaProvider {
         self.provider.snapshot().unsupported_features().to_vec()
     }
 
+    /// The files with a deletion vector: path -> (rows it deletes, rows in the file).
+    #[getter]
+    fn deletion_vectors(&self) -> std::collections::BTreeMap<String, (u64, u64)> {
+        self.provider
+            .snapshot()
+            .files()
+            .files()
+            .iter()
+            .filter_map(|file| {
+                let selection = file.selection.as_ref()?;
+                let rows = file.num_records?;
+                let kept = u64::try_from(selection.row_count()).unwrap_or(rows);
+                Some((file.path.clone(), (rows.saturating_sub(kept), rows)))
+            })
+            .collect()
+    }
+
     /// A provider over the same snapshot that reads exactly `paths` (the
     /// Delta log's paths); raises ValueError for a path not in the snapshot.
     fn pin_files(&self, paths: Vec<String>) -> PyResult<Self> {

@@ -37,6 +37,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_class::<policy::WriteStatement>()?;
     m.add_function(wrap_pyfunction!(policy::write_statement, m)?)?;
+    m.add_class::<policy::MergeClause>()?;
+    m.add_function(wrap_pyfunction!(policy::bind_parameters, m)?)?;
     m.add_class::<delta::DeltaProvider>()?;
     m.add_class::<delta::DeltaScan>()?;
     Ok(())

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use flightserver_core::policy::row_write::bind_parameters as core_bind_parameters;
 use flightserver_core::policy::statement::{
     SQL_DIALECT, SQL_RECURSION_LIMIT, write_statement as core_write_statement,
 };
@@ -91,14 +92,37 @@ impl Policy {
 /// A write statement's target and source query (see `write_statement`).
 #[pyclass(frozen, get_all, module = "flightserver._native")]
 pub struct WriteStatement {
-    /// "insert", "create_table_as" or "copy".
+    /// "insert", "create_table_as", "copy", "delete", "update" or "merge".
     kind: &'static str,
     /// Table name parts, normalized as the engine does; for COPY, the location.
     target: Vec<String>,
     columns: Vec<String>,
+    /// The source query (MERGE: its USING source as a query).
     source: String,
     overwrite: bool,
     if_not_exists: bool,
+    /// DELETE/UPDATE/MERGE: the name predicates use for the target.
+    target_alias: String,
+    /// DELETE/UPDATE: WHERE; MERGE: ON.
+    predicate: Option<String>,
+    /// UPDATE: (column, expression).
+    assignments: Vec<(String, String)>,
+    source_alias: Option<String>,
+    clauses: Vec<Py<MergeClause>>,
+    /// A form of DELETE/UPDATE/MERGE the server does not run.
+    refused: Option<String>,
+}
+
+/// One `WHEN ... THEN ...` clause of a MERGE.
+#[pyclass(frozen, get_all, module = "flightserver._native")]
+pub struct MergeClause {
+    /// "matched", "not_matched" or "not_matched_by_source".
+    matched: &'static str,
+    /// "update", "delete" or "insert".
+    action: &'static str,
+    predicate: Option<String>,
+    /// (column, expression); INSERT without a column list: empty column names.
+    assignments: Vec<(String, String)>,
 }
 
 /// The write `sql` does (INSERT ... query, CREATE TABLE AS, COPY TO), read
@@ -109,12 +133,45 @@ pub fn write_statement(py: Python<'_>, sql: &str) -> PyResult<Option<WriteStatem
     let found = py
         .detach(|| core_write_statement(sql))
         .map_err(|error| SqlSyntaxError::new_err(error.to_string()))?;
-    Ok(found.map(|write| WriteStatement {
+    let Some(write) = found else {
+        return Ok(None);
+    };
+    let row = write.row.unwrap_or_default();
+    let clauses = row
+        .clauses
+        .into_iter()
+        .map(|clause| {
+            Py::new(
+                py,
+                MergeClause {
+                    matched: clause.matched.name(),
+                    action: clause.action.name(),
+                    predicate: clause.predicate,
+                    assignments: clause.assignments,
+                },
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(Some(WriteStatement {
         kind: write.kind.name(),
         target: write.target,
         columns: write.columns,
         source: write.source,
         overwrite: write.overwrite,
         if_not_exists: write.if_not_exists,
+        target_alias: row.target_alias,
+        predicate: row.predicate,
+        assignments: row.assignments,
+        source_alias: row.source_alias,
+        clauses,
+        refused: row.refused,
     }))
+}
+
+/// `sql` with placeholder `$n` replaced by `literals[n - 1]`, each of which
+/// must be a constant SQL literal. Raises `SqlSyntaxError` otherwise.
+#[pyfunction]
+pub fn bind_parameters(py: Python<'_>, sql: &str, literals: Vec<String>) -> PyResult<String> {
+    py.detach(|| core_bind_parameters(sql, &literals))
+        .map_err(|error| SqlSyntaxError::new_err(error.to_string()))
 }

@@ -57,6 +57,21 @@ class WriteOutcome(Payload, frozen=True, kw_only=True):
     bytes: Annotated[
         int, msgspec.Meta(description="Bytes of the files written (Delta: of the Arrow rows).")
     ]
+    operation: Annotated[
+        str,
+        msgspec.Meta(description="write (append, overwrite, create), delete, update or merge."),
+    ] = "write"
+    files_removed: Annotated[
+        int, msgspec.Meta(description="Delta: data files the commit removed (rewritten).")
+    ] = 0
+    rows_deleted: int = 0
+    rows_updated: int = 0
+    rows_inserted: Annotated[
+        int, msgspec.Meta(description="MERGE's inserted rows (INSERT's are in `rows`).")
+    ] = 0
+    deletion_vectors: Annotated[
+        bool, msgspec.Meta(description="Delta: whether the commit wrote deletion vectors.")
+    ] = False
 
 
 class DeltaScan(Payload, frozen=True, kw_only=True):
@@ -352,6 +367,13 @@ class TableAdoption(Payload, frozen=True, kw_only=True):
     deletion_vectors: Annotated[
         bool, msgspec.Meta(description="delta.enableDeletionVectors is true.")
     ]
+    v2_checkpoints: Annotated[
+        bool,
+        msgspec.Meta(description="The v2Checkpoint feature is on and delta.checkpointPolicy=v2."),
+    ] = False
+    deletion_vector_files: Annotated[
+        int, msgspec.Meta(description="Data files that carry a deletion vector.")
+    ] = 0
     checkpoint_interval: Annotated[
         int | None, msgspec.Meta(description="delta.checkpointInterval (null: Delta's default).")
     ] = None

@@ -38,6 +38,8 @@ DeltaProvider = _native.DeltaProvider
 DeltaScan = _native.DeltaScan
 WriteStatement = _native.WriteStatement
 write_statement = _native.write_statement
+MergeClause = _native.MergeClause
+bind_parameters = _native.bind_parameters
 take_manifest = _native.take_manifest
 ResultRows = _native.ResultRows
 
@@ -46,12 +48,14 @@ __all__ = [
     "DeltaProvider",
     "DeltaScan",
     "ExtensionVersionError",
+    "MergeClause",
     "Policy",
     "PolicyViolation",
     "ResultRows",
     "Rulepack",
     "SqlSyntaxError",
     "WriteStatement",
+    "bind_parameters",
     "check_ffi_compatibility",
     "take_manifest",
     "write_statement",

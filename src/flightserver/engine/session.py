@@ -252,7 +252,8 @@ class Engine:
         self.writes.check(scope.ctx, write)
         # DataFusion plans the write against the catalog: not while a commit swaps a table.
         with self.delta_tables.lock:
-            return statements.prepare(scope.ctx, sql)
+            prepared = statements.prepare(scope.ctx, sql)
+        return self.writes.all_parameters(prepared) if write.kind == "merge" else prepared
 
     def prepare_substrait(self, scope: Scope, plan: bytes) -> PreparedStatement:
         """Analyses a Substrait plan, which answers to the SQL policy as SQL does."""

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 from datafusion import SessionContext
-from deltalake import DeltaTable
 
 from flightserver.catalog.constraints import TableConstraints, not_null_name
+from flightserver.engine.native import DeltaProvider
 
 _INCOMING = "incoming"
 _EXISTING = "existing"
@@ -50,7 +50,8 @@ class ConstraintChecker:
         # where opening a table cannot block.
         self._has_existing = False
         if existing_location is not None and constraints.primary_key:
-            self._ctx.register_table(_EXISTING, DeltaTable(existing_location))
+            # Our provider: it reads deletion vectors (deltalake's, across the FFI, fails on them).
+            self._ctx.register_table(_EXISTING, DeltaProvider(existing_location))
             self._has_existing = True
         self._keys: list[pa.Table] = []
         self._check_sql = (

@@ -55,6 +55,13 @@ class DeltaCommit:
     files_added: int
     rows: int
     bytes: int  # Arrow bytes of the rows written
+    # Row-level writes (DELETE, UPDATE, MERGE); an append or overwrite: "write".
+    operation: str = "write"
+    files_removed: int = 0
+    rows_deleted: int = 0
+    rows_updated: int = 0
+    rows_inserted: int = 0
+    deletion_vectors: bool = False
 
 
 # Writes to a table with a primary key, one at a time: the key's uniqueness is
@@ -65,7 +72,7 @@ _KEYED_WRITES: dict[str, threading.Lock] = {}
 _KEYED_WRITES_GUARD = threading.Lock()
 
 
-def _keyed_write(
+def keyed_write(
     location: str, constraints: TableConstraints | None
 ) -> AbstractContextManager[object]:
     if constraints is None or not constraints.primary_key:
@@ -84,7 +91,7 @@ def commit_to_delta(
 ) -> DeltaCommit:
     """Writes `data` to the Delta table at `location` (`table` names it in messages)."""
     constraints = constraints if constraints is not None and not constraints.is_empty() else None
-    with _keyed_write(location, constraints):
+    with keyed_write(location, constraints):
         return _commit(table, location, data, mode, constraints)
 
 

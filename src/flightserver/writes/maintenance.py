@@ -26,6 +26,7 @@ from deltalake import DeltaTable, TableFeatures
 from flightserver.artifacts.model import TableAdoption, TableMaintenanceRun
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import ensure_schema
+from flightserver.engine.native import DeltaProvider
 from flightserver.writes.maintenance_config import MaintenancePolicy
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ MAINTENANCE_TABLE = "maintenance"
 
 CHECKPOINT_INTERVAL = "delta.checkpointInterval"
 DELETION_VECTORS = "delta.enableDeletionVectors"
+CHECKPOINT_POLICY = "delta.checkpointPolicy"
 _DV_FEATURE = "deletionVectors"
+_V2_CHECKPOINT_FEATURE = "v2Checkpoint"
 _HISTORY_DEPTH = 500  # commits searched for the last optimize and vacuum
 
 
@@ -163,6 +166,8 @@ TABLE_SCHEMA = pa.schema(
         pa.field("reader_features", pa.list_(pa.string()), nullable=False),
         pa.field("writer_features", pa.list_(pa.string()), nullable=False),
         pa.field("deletion_vectors", pa.bool_(), nullable=False),
+        pa.field("v2_checkpoints", pa.bool_(), nullable=False),
+        pa.field("deletion_vector_files", pa.int64(), nullable=False),
         pa.field("checkpoint_interval", pa.int64()),
         pa.field("last_checkpoint_version", pa.int64()),
         pa.field("last_log_compaction", pa.string()),
@@ -214,22 +219,27 @@ class _Run:
 
     def _properties(self) -> None:
         policy = self.policy
-        if policy.deletion_vectors and _DV_FEATURE not in (
-            self.table.protocol().reader_features or []
-        ):
-            self.table.alter.add_feature(
-                TableFeatures.DeletionVectors, allow_protocol_versions_increase=True
-            )
-            self.features_added.append(_DV_FEATURE)
+        features = [
+            (policy.deletion_vectors, _DV_FEATURE, TableFeatures.DeletionVectors),
+            (policy.v2_checkpoints, _V2_CHECKPOINT_FEATURE, TableFeatures.V2Checkpoint),
+        ]
+        for wanted_on, name, feature in features:
+            if wanted_on and name not in (self.table.protocol().reader_features or []):
+                self.table.alter.add_feature(feature, allow_protocol_versions_increase=True)
+                self.features_added.append(name)
         wanted = {
             CHECKPOINT_INTERVAL: str(policy.checkpoint_interval),
             DELETION_VECTORS: str(policy.deletion_vectors).lower(),
         }
+        if policy.v2_checkpoints:
+            # Features are never removed: turning the policy off leaves the table as it is.
+            wanted[CHECKPOINT_POLICY] = "v2"
         present = self.table.metadata().configuration
+        defaults = {DELETION_VECTORS: "false", CHECKPOINT_POLICY: "classic"}
         changed = {
             key: value
             for key, value in wanted.items()
-            if present.get(key, "false" if key == DELETION_VECTORS else None) != value
+            if present.get(key, defaults.get(key)) != value
         }
         if changed:
             self.table.alter.set_table_properties(changed)
@@ -238,9 +248,14 @@ class _Run:
     def _optimize(self) -> None:
         sizes = _file_sizes(self.table)
         small = sum(size < self.policy.target_file_bytes for size in sizes)
-        if small < self.policy.optimize_min_small_files:
+        purge = _purgeable_bytes(self.table, self.policy.purge_deleted_fraction)
+        if small < self.policy.optimize_min_small_files and not purge:
             return
-        metrics = self.table.optimize.compact(target_size=self.policy.target_file_bytes)
+        # Files whose deletion vectors pass the threshold become compaction
+        # candidates (deltalake compacts files below the target size, applying
+        # their vectors); deltalake skips a file with no other to compact with.
+        target = max([self.policy.target_file_bytes, *(size + 1 for size in purge)])
+        metrics = self.table.optimize.compact(target_size=target)
         self.files_compacted = int(metrics.get("numFilesRemoved", 0))
         self.files_added = int(metrics.get("numFilesAdded", 0))
 
@@ -269,6 +284,10 @@ def adoption_of(
     configuration = table.metadata().configuration
     sizes = _file_sizes(table)
     deletion_vectors = configuration.get(DELETION_VECTORS) == "true"
+    v2_checkpoints = (
+        _V2_CHECKPOINT_FEATURE in (protocol.reader_features or [])
+        and configuration.get(CHECKPOINT_POLICY) == "v2"
+    )
     interval = configuration.get(CHECKPOINT_INTERVAL)
     last_optimize: datetime | None = None
     last_vacuum: datetime | None = None
@@ -287,6 +306,10 @@ def adoption_of(
         reader_features=list(protocol.reader_features or []),
         writer_features=list(protocol.writer_features or []),
         deletion_vectors=deletion_vectors,
+        v2_checkpoints=v2_checkpoints,
+        deletion_vector_files=len(_deletion_vectors(location))
+        if _DV_FEATURE in (protocol.reader_features or [])
+        else 0,
         checkpoint_interval=int(interval) if interval is not None else None,
         last_checkpoint_version=last_checkpoint_version(table.table_uri),
         last_log_compaction=last_log_compaction(table.table_uri),
@@ -295,9 +318,38 @@ def adoption_of(
         file_count=len(sizes),
         small_file_count=sum(size < policy.target_file_bytes for size in sizes),
         policy_adopted=deletion_vectors == policy.deletion_vectors
+        and (v2_checkpoints or not policy.v2_checkpoints)
         and interval == str(policy.checkpoint_interval),
         last_error=error,
     )
+
+
+def _deletion_vectors(location: str) -> dict[str, tuple[int, int]]:
+    """Files with a deletion vector: path -> (rows deleted, rows in the file), read
+    by our provider (deltalake's add actions do not show vectors)."""
+    return DeltaProvider(location).deletion_vectors
+
+
+def _purgeable_bytes(table: DeltaTable, fraction: float) -> list[int]:
+    """The sizes of the files whose deletion vector deletes at least `fraction` of their rows."""
+    if _DV_FEATURE not in (table.protocol().reader_features or []):
+        return []
+    vectors = _deletion_vectors(table.table_uri)
+    if not vectors:
+        return []
+    actions = pa.table(table.get_add_actions(flatten=True))  # pyright: ignore[reportArgumentType]
+    sizes = dict(
+        zip(
+            actions.column("path").to_pylist(),
+            actions.column("size_bytes").to_pylist(),
+            strict=True,
+        )
+    )
+    return [
+        int(sizes.get(path) or 0)
+        for path, (deleted, rows) in vectors.items()
+        if rows and deleted / rows >= fraction
+    ]
 
 
 def _file_sizes(table: DeltaTable) -> list[int]:

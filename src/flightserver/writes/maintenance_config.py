@@ -9,16 +9,19 @@ import msgspec
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
 
 
 class MaintenanceOverride(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One table's departures from the global policy (unset: the global value)."""
 
     deletion_vectors: bool | None = None
+    v2_checkpoints: bool | None = None
     checkpoint_interval: PositiveInt | None = None
     log_compaction: bool | None = None
     optimize: bool | None = None
     optimize_min_small_files: PositiveInt | None = None
+    purge_deleted_fraction: Fraction | None = None
     target_file_bytes: PositiveInt | None = None
     vacuum_retention_hours: NonNegativeFloat | None = None
     after_commit: bool | None = None
@@ -29,6 +32,13 @@ class MaintenancePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
 
     deletion_vectors: Annotated[
         bool, msgspec.Meta(description="Enable deletion vectors (raises the table protocol).")
+    ] = False
+    v2_checkpoints: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Enable v2 checkpoints (v2Checkpoint feature, delta.checkpointPolicy=v2; "
+            "raises the table protocol)."
+        ),
     ] = False
     checkpoint_interval: Annotated[
         PositiveInt, msgspec.Meta(description="Commits between Delta log checkpoints.")
@@ -43,6 +53,13 @@ class MaintenancePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     optimize_min_small_files: Annotated[
         PositiveInt, msgspec.Meta(description="Small files a table needs before it is compacted.")
     ] = 16
+    purge_deleted_fraction: Annotated[
+        Fraction,
+        msgspec.Meta(
+            description="Optimize rewrites the files whose deletion vector deletes at least "
+            "this fraction of their rows (purging the vectors)."
+        ),
+    ] = 0.2
     target_file_bytes: Annotated[
         PositiveInt,
         msgspec.Meta(description="Files below this size are small; compaction aims at it."),

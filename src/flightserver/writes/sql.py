@@ -13,6 +13,8 @@ persists and is registered again at start-up.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -25,7 +27,9 @@ from flightserver.catalog.delta import DeltaTableEntry, DeltaTables
 from flightserver.catalog.ingest import IngestTarget, managed_location
 from flightserver.catalog.loader import TableStatus, register_delta
 from flightserver.engine import statements
-from flightserver.engine.native import WriteStatement
+from flightserver.engine.native import WriteStatement, bind_parameters, write_statement
+from flightserver.engine.parameters import UNTYPED_PARAMETER as UNTYPED
+from flightserver.engine.parameters import code_outside_literals
 from flightserver.engine.statements import CompletedResult, PreparedStatement, StatementResult
 from flightserver.writes.declared import DeclaredTable
 from flightserver.writes.delta import (
@@ -34,9 +38,13 @@ from flightserver.writes.delta import (
     WriteRejected,
     commit_to_delta,
     delta_schema,
+    keyed_write,
 )
 from flightserver.writes.files import list_files, local_path, written_files
+from flightserver.writes.literals import sql_literal
+from flightserver.writes.rowlevel import run_row_write
 
+_PLACEHOLDER = re.compile(r"\$(\d+)")
 _QUERY_ONLY = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 _COUNT_SCHEMA = pa.schema([pa.field("count", pa.uint64())])
 
@@ -51,7 +59,16 @@ def delta_outcome(commit: DeltaCommit) -> WriteOutcome:
         files_added=commit.files_added,
         rows=commit.rows,
         bytes=commit.bytes,
+        operation=commit.operation,
+        files_removed=commit.files_removed,
+        rows_deleted=commit.rows_deleted,
+        rows_updated=commit.rows_updated,
+        rows_inserted=commit.rows_inserted,
+        deletion_vectors=commit.deletion_vectors,
     )
+
+
+ROW_LEVEL = {"delete", "update", "merge"}
 
 
 class SqlWrites:
@@ -81,6 +98,8 @@ class SqlWrites:
     ) -> StatementResult:
         if write.kind == "create_table_as":
             return self._create_table_as(ctx, write, parameters)
+        if write.kind in ROW_LEVEL:
+            return self._row_level(ctx, statement, write, parameters, options)
         if write.kind == "insert":
             name = qualified_name(ctx, write.target)
             with self.delta_tables.lock:
@@ -104,6 +123,21 @@ class SqlWrites:
             except Exception:  # e.g. untyped parameters: DataFusion's own prepare reports it
                 return
         _insert_projection(name, source, delta_schema(entry.location), list(write.columns))
+
+    @staticmethod
+    def all_parameters(statement: PreparedStatement) -> PreparedStatement:
+        """`statement` with a parameter for every `$n` it holds: DataFusion infers
+        the types of a MERGE's source parameters, not those in its clauses (those
+        are bound as the client sends them)."""
+        numbers = [int(n) for n in _PLACEHOLDER.findall(code_outside_literals(statement.sql))]
+        schema = statement.parameter_schema
+        if not numbers or max(numbers) <= len(schema):
+            return statement
+        fields = [
+            schema.field(f"${n}") if f"${n}" in schema.names else pa.field(f"${n}", UNTYPED)
+            for n in range(1, max(numbers) + 1)
+        ]
+        return dataclasses.replace(statement, parameter_schema=pa.schema(fields))
 
     # -- Delta -------------------------------------------------------------------
 
@@ -181,6 +215,50 @@ class SqlWrites:
         self.after_commit(commit)
         count = pa.table({"count": pa.array([commit.rows], pa.uint64())})
         return CompletedResult(count, commit.rows, delta_outcome(commit))
+
+    def _row_level(
+        self,
+        ctx: SessionContext,
+        statement: PreparedStatement,
+        write: WriteStatement,
+        parameters: Mapping[str, pa.Scalar] | None,
+        options: SQLOptions | None,
+    ) -> StatementResult:
+        entry = None
+        if write.target:
+            name = qualified_name(ctx, write.target)
+            with self.delta_tables.lock:
+                entry = self._delta_entry(ctx, name)
+        if entry is None:
+            # Not a Delta table: DataFusion runs it, or says why it cannot.
+            return self._observed(ctx, statement, write, parameters, options)
+        name = qualified_name(ctx, write.target)
+        if write.refused:
+            raise WriteRejected(f"{write.kind.upper()} on {name}: {write.refused} is not supported")
+        if parameters:
+            # deltalake takes predicates as text: the values are written in as constants.
+            ordered = [parameters[key] for key in sorted(parameters, key=int)]
+            bound = write_statement(bind_parameters(statement.sql, list(map(sql_literal, ordered))))
+            assert bound is not None
+            write = bound
+        declared = self.declared.get(name)
+        constraints = declared.constraints if declared is not None else None
+        if constraints is not None and constraints.is_empty():
+            constraints = None
+        source = None
+        if write.kind == "merge":
+            # Planned under the lock (a commit may be swapping a table it reads), run
+            # in the caller's session: the policy and the scan budget apply.
+            with self.delta_tables.lock:
+                query = ctx.sql(write.source, options=_QUERY_ONLY)
+            source = query.to_arrow_table()
+        with keyed_write(entry.location, constraints):
+            commit = run_row_write(name, entry.location, write, source, constraints)
+        if commit.rows == 0 and commit.files_added == 0 and commit.files_removed == 0:
+            # Nothing matched: deltalake committed nothing.
+            count = pa.table({"count": pa.array([0], pa.uint64())})
+            return CompletedResult(count, 0, delta_outcome(commit))
+        return self._committed(ctx, name, commit)
 
     # -- other targets -------------------------------------------------------------
 

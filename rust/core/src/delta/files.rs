@@ -12,6 +12,7 @@ use delta_kernel::arrow::array::{
 };
 use delta_kernel::arrow::datatypes::Int64Type;
 use object_store::path::Path;
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use url::Url;
 
 use super::snapshot::struct_child;
@@ -28,6 +29,8 @@ pub struct DeltaFile {
     pub partition_values: Vec<ScalarValue>,
     pub num_records: Option<u64>,
     pub has_deletion_vector: bool,
+    /// The rows the file's deletion vector keeps (None: every row).
+    pub selection: Option<Arc<RowSelection>>,
 }
 
 /// The active files and, column by column, their statistics (one row per file).
@@ -152,6 +155,7 @@ impl ActiveFiles {
                 partition_values,
                 num_records,
                 has_deletion_vector: deletion_vectors.is_valid(row),
+                selection: None,
             });
         }
         Ok(Self {
@@ -177,6 +181,25 @@ impl ActiveFiles {
 
     pub fn has_deletion_vectors(&self) -> bool {
         self.files.iter().any(|file| file.has_deletion_vector)
+    }
+
+    /// Applies deletion vectors: `deleted(path)` gives the sorted row indexes
+    /// a file's vector deletes. A file needs its row count (`numRecords`) for
+    /// the selection to cover it; without one this fails, naming the file.
+    pub(crate) fn apply_deletion_vectors(
+        &mut self,
+        mut deleted: impl FnMut(&DeltaFile) -> Result<Vec<u64>>,
+    ) -> Result<()> {
+        for file in self.files.iter_mut().filter(|f| f.has_deletion_vector) {
+            let rows = file.num_records.ok_or_else(|| {
+                DataFusionError::NotImplemented(format!(
+                    "deletion vector on {} whose row count (numRecords) the log does not give",
+                    file.path
+                ))
+            })?;
+            file.selection = Some(Arc::new(kept_rows(&deleted(file)?, rows, &file.path)?));
+        }
+        Ok(())
     }
 
     /// Which files (by index) have one of `paths`; errors naming a path that
@@ -229,6 +252,33 @@ impl PruningStatistics for ActiveFiles {
     }
 }
 
+/// The selection of the `rows` rows of a file that `deleted` (sorted row
+/// indexes) does not name.
+pub(crate) fn kept_rows(deleted: &[u64], rows: u64, path: &str) -> Result<RowSelection> {
+    let mut selectors = Vec::new();
+    let mut next = 0u64;
+    for &row in deleted {
+        if row >= rows || row < next {
+            return Err(DataFusionError::Execution(format!(
+                "deletion vector of {path} names row {row}, outside its {rows} rows or out of order"
+            )));
+        }
+        if row > next {
+            selectors.push(RowSelector::select(to_usize(row - next)?));
+        }
+        selectors.push(RowSelector::skip(1));
+        next = row + 1;
+    }
+    if next < rows {
+        selectors.push(RowSelector::select(to_usize(rows - next)?));
+    }
+    Ok(RowSelection::from(selectors))
+}
+
+fn to_usize(count: u64) -> Result<usize> {
+    usize::try_from(count).map_err(|_| DataFusionError::Execution(format!("{count} rows")))
+}
+
 /// Delta's counts are longs; DataFusion's pruning wants unsigned ones.
 fn to_u64(counts: &dyn Array) -> UInt64Array {
     match counts.as_primitive_opt::<Int64Type>() {
@@ -242,5 +292,30 @@ fn to_u64(counts: &dyn Array) -> UInt64Array {
                 .as_primitive::<delta_kernel::arrow::datatypes::UInt64Type>()
                 .clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(selection: &RowSelection) -> Vec<(bool, usize)> {
+        selection
+            .iter()
+            .map(|selector| (selector.skip, selector.row_count))
+            .collect()
+    }
+
+    #[test]
+    fn kept_rows_skip_exactly_the_deleted_rows() {
+        let selection = kept_rows(&[0, 1, 5, 9], 10, "f").unwrap();
+        assert_eq!(
+            runs(&selection),
+            vec![(true, 2), (false, 3), (true, 1), (false, 3), (true, 1)]
+        );
+        assert_eq!(selection.row_count(), 6);
+        assert_eq!(runs(&kept_rows(&[], 4, "f").unwrap()), vec![(false, 4)]);
+        assert!(kept_rows(&[10], 10, "f").is_err());
+        assert!(kept_rows(&[3, 2], 10, "f").is_err());
     }
 }

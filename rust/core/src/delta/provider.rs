@@ -15,8 +15,8 @@ use datafusion_datasource::file_groups::FileGroup;
 use datafusion_datasource::file_scan_config::FileScanConfigBuilder;
 use datafusion_datasource::source::DataSourceExec;
 use datafusion_datasource::{PartitionedFile, TableSchema};
-use datafusion_datasource_parquet::DefaultParquetFileReaderFactory;
 use datafusion_datasource_parquet::source::ParquetSource;
+use datafusion_datasource_parquet::{DefaultParquetFileReaderFactory, ParquetRowSelection};
 use datafusion_execution::object_store::ObjectStoreUrl;
 use datafusion_expr::execution_props::ExecutionProps;
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
@@ -276,6 +276,10 @@ fn file_groups(files: &[&DeltaFile], target_partitions: usize) -> Vec<FileGroup>
             .with_partition_values(file.partition_values.clone());
         // The location as is: building it from a string would encode it again.
         member.object_meta.location = file.location.clone();
+        if let Some(selection) = &file.selection {
+            // The rows the deletion vector keeps; the Parquet source reads only those.
+            member = member.with_extension(ParquetRowSelection::new(selection.as_ref().clone()));
+        }
         members.push(member);
     }
     groups

@@ -10,6 +10,7 @@ use delta_kernel::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use delta_kernel::arrow::compute::{concat_batches, filter_record_batch};
 use delta_kernel::engine::arrow_conversion::TryIntoArrow;
 use delta_kernel::engine::arrow_data::ArrowEngineData;
+use delta_kernel::scan::state::{DvInfo, ScanFile};
 use delta_kernel::scan::{PartitionValuesOptions, StatsOptions};
 use delta_kernel::snapshot::Snapshot;
 use delta_kernel::table_features::ColumnMappingMode;
@@ -144,10 +145,23 @@ impl DeltaSnapshot {
             .map(|feature| feature.as_ref().to_owned())
             .collect();
 
-        let batch = scan_file_rows(&snapshot, &engine)?;
-        let files = ActiveFiles::try_new(&table_root, &batch, &file_schema, &partition_fields)?;
-        if files.has_deletion_vectors() {
-            unsupported.push("deletionVectors".to_owned());
+        let (batch, vectors) = scan_file_rows(&snapshot, &engine)?;
+        let mut files = ActiveFiles::try_new(&table_root, &batch, &file_schema, &partition_fields)?;
+        // Deletion vectors are read once, here: scans of the pinned snapshot
+        // apply them as row selections.
+        let applied = files.apply_deletion_vectors(|file| {
+            let vector = vectors.get(&file.path).ok_or_else(|| {
+                DataFusionError::Internal(format!("no deletion vector found for {}", file.path))
+            })?;
+            Ok(vector
+                .get_row_indexes(&engine, &table_root)
+                .map_err(kernel_error)?
+                .unwrap_or_default())
+        });
+        if let Err(DataFusionError::NotImplemented(reason)) = &applied {
+            unsupported.push(format!("deletionVectors ({reason})"));
+        } else {
+            applied?;
         }
         Ok(Self {
             table_root,
@@ -209,11 +223,11 @@ impl DeltaSnapshot {
 }
 
 /// The kernel's scan rows (one per active file) with typed statistics and
-/// partition values, as one Arrow batch.
+/// partition values, as one Arrow batch; and the deletion vectors by file path.
 fn scan_file_rows(
     snapshot: &Arc<Snapshot>,
     engine: &dyn delta_kernel::Engine,
-) -> Result<RecordBatch> {
+) -> Result<(RecordBatch, HashMap<String, DvInfo>)> {
     let scan = Arc::clone(snapshot)
         .scan_builder()
         .with_stats(StatsOptions::all_struct())
@@ -221,8 +235,13 @@ fn scan_file_rows(
         .build()
         .map_err(kernel_error)?;
     let mut batches = Vec::new();
+    let mut vectors = HashMap::new();
     for metadata in scan.scan_metadata(engine).map_err(kernel_error)? {
-        let (data, mut selection) = metadata.map_err(kernel_error)?.scan_files.into_parts();
+        let metadata = metadata.map_err(kernel_error)?;
+        vectors = metadata
+            .visit_scan_files(vectors, keep_deletion_vector)
+            .map_err(kernel_error)?;
+        let (data, mut selection) = metadata.scan_files.into_parts();
         let batch: RecordBatch = ArrowEngineData::try_from_engine_data(data)
             .map_err(kernel_error)?
             .into();
@@ -230,11 +249,16 @@ fn scan_file_rows(
         selection.resize(batch.num_rows(), true);
         batches.push(filter_record_batch(&batch, &BooleanArray::from(selection))?);
     }
-    match batches.first() {
-        Some(first) => Ok(concat_batches(&first.schema(), &batches)?),
-        None => Ok(RecordBatch::new_empty(Arc::new(
-            delta_kernel::arrow::datatypes::Schema::empty(),
-        ))),
+    let rows = match batches.first() {
+        Some(first) => concat_batches(&first.schema(), &batches)?,
+        None => RecordBatch::new_empty(Arc::new(delta_kernel::arrow::datatypes::Schema::empty())),
+    };
+    Ok((rows, vectors))
+}
+
+fn keep_deletion_vector(vectors: &mut HashMap<String, DvInfo>, file: ScanFile) {
+    if file.dv_info.has_vector() {
+        vectors.insert(file.path, file.dv_info);
     }
 }
 

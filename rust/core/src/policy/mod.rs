@@ -10,6 +10,7 @@
 pub mod config;
 pub mod location;
 pub mod result_rows;
+pub mod row_write;
 pub mod sink_guard;
 pub mod statement;
 

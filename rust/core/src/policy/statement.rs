@@ -21,6 +21,8 @@ use datafusion_sql::sqlparser::ast::{
 };
 use datafusion_sql::sqlparser::dialect::GenericDialect;
 
+use super::row_write::{self, RowWrite};
+
 /// The dialect DataFusion parses with by default (`datafusion.sql_parser.dialect
 /// = generic`). The engine is configured with it explicitly and the policy
 /// refuses SET of parser settings, so both always parse alike.
@@ -357,6 +359,12 @@ pub enum WriteKind {
     CreateTableAs,
     /// `COPY relation|(query) TO 'location'`
     CopyTo,
+    /// `DELETE FROM table [WHERE ...]`
+    Delete,
+    /// `UPDATE table SET ... [WHERE ...]`
+    Update,
+    /// `MERGE INTO table USING source ON ... WHEN ...`
+    Merge,
 }
 
 impl WriteKind {
@@ -365,6 +373,9 @@ impl WriteKind {
             Self::Insert => "insert",
             Self::CreateTableAs => "create_table_as",
             Self::CopyTo => "copy",
+            Self::Delete => "delete",
+            Self::Update => "update",
+            Self::Merge => "merge",
         }
     }
 }
@@ -385,10 +396,27 @@ pub struct WriteStatement {
     /// INSERT OVERWRITE or CREATE OR REPLACE.
     pub overwrite: bool,
     pub if_not_exists: bool,
+    /// DELETE, UPDATE and MERGE: what they do to the target's rows.
+    pub row: Option<RowWrite>,
+}
+
+impl WriteStatement {
+    fn row_level(kind: WriteKind, target: Vec<String>, source: String, row: RowWrite) -> Self {
+        Self {
+            kind,
+            target,
+            columns: Vec::new(),
+            source,
+            overwrite: false,
+            if_not_exists: false,
+            row: Some(row),
+        }
+    }
 }
 
 /// The write `sql` does, if its one statement is an INSERT with a query
-/// source, a CREATE TABLE AS or a COPY TO; `None` for anything else.
+/// source, a CREATE TABLE AS, a COPY TO, a DELETE, an UPDATE or a MERGE;
+/// `None` for anything else.
 pub fn write_statement(sql: &str) -> Result<Option<WriteStatement>, DataFusionError> {
     let mut statements = parse(sql)?;
     if statements.len() != 1 {
@@ -412,6 +440,7 @@ pub fn write_statement(sql: &str) -> Result<Option<WriteStatement>, DataFusionEr
                         source: source.to_string(),
                         overwrite: insert.overwrite,
                         if_not_exists: false,
+                        row: None,
                     })
                 }
                 _ => None,
@@ -424,7 +453,35 @@ pub fn write_statement(sql: &str) -> Result<Option<WriteStatement>, DataFusionEr
                     source: query.to_string(),
                     overwrite: create.or_replace,
                     if_not_exists: create.if_not_exists,
+                    row: None,
                 })
+            }
+            Statement::Delete(delete) => {
+                let (target, row) = row_write::delete(&delete);
+                Some(WriteStatement::row_level(
+                    WriteKind::Delete,
+                    target,
+                    String::new(),
+                    row,
+                ))
+            }
+            Statement::Update(update) => {
+                let (target, row) = row_write::update(&update);
+                Some(WriteStatement::row_level(
+                    WriteKind::Update,
+                    target,
+                    String::new(),
+                    row,
+                ))
+            }
+            Statement::Merge(merge) => {
+                let (target, source, row) = row_write::merge(&merge);
+                Some(WriteStatement::row_level(
+                    WriteKind::Merge,
+                    target,
+                    source,
+                    row,
+                ))
             }
             _ => None,
         },
@@ -438,13 +495,14 @@ pub fn write_statement(sql: &str) -> Result<Option<WriteStatement>, DataFusionEr
             },
             overwrite: false,
             if_not_exists: false,
+            row: None,
         }),
         _ => None,
     })
 }
 
 /// Name parts as the engine resolves them: unquoted identifiers in lowercase.
-fn normalized(name: &ObjectName) -> Vec<String> {
+pub(crate) fn normalized(name: &ObjectName) -> Vec<String> {
     name.0
         .iter()
         .map(|part| match part {
@@ -454,7 +512,7 @@ fn normalized(name: &ObjectName) -> Vec<String> {
         .collect()
 }
 
-fn normalized_ident(ident: &Ident) -> String {
+pub(crate) fn normalized_ident(ident: &Ident) -> String {
     match ident.quote_style {
         Some(_) => ident.value.clone(),
         None => ident.value.to_lowercase(),
@@ -516,6 +574,14 @@ mod tests {
             ("INSERT INTO t SELECT * FROM u", &[Dml, Query]),
             ("UPDATE t SET a = 1", &[Dml]),
             ("DELETE FROM t", &[Dml]),
+            (
+                "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+                &[Dml],
+            ),
+            (
+                "MERGE INTO t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE",
+                &[Dml, Query],
+            ),
             ("TRUNCATE TABLE t", &[Dml]),
             ("COPY t TO '/x.parquet'", &[Copy]),
             (
@@ -688,7 +754,6 @@ mod tests {
             "SELECT 1",
             "CREATE TABLE t (a INT)",
             "CREATE VIEW v AS SELECT 1",
-            "DELETE FROM t",
             "SELECT 1; SELECT 2",
             "EXPLAIN INSERT INTO t VALUES (1)",
         ] {
