@@ -40,8 +40,12 @@ WriteStatement = _native.WriteStatement
 write_statement = _native.write_statement
 take_manifest = _native.take_manifest
 ResultRows = _native.ResultRows
+SwapSchema = _native.SwapSchema
+live_delta_versions = _native.live_delta_versions
+DELTA_FILE_GONE_PREFIX = _native.DELTA_FILE_GONE_PREFIX
 
 __all__ = [
+    "DELTA_FILE_GONE_PREFIX",
     "POLICY_ERROR_PREFIX",
     "DeltaProvider",
     "DeltaScan",
@@ -51,8 +55,10 @@ __all__ = [
     "ResultRows",
     "Rulepack",
     "SqlSyntaxError",
+    "SwapSchema",
     "WriteStatement",
     "check_ffi_compatibility",
+    "live_delta_versions",
     "take_manifest",
     "write_statement",
 ]
