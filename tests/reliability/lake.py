@@ -70,6 +70,7 @@ class Lake:
     @classmethod
     def build(cls, root: Path) -> Lake:
         lake = cls(root)
+        root.mkdir(parents=True, exist_ok=True)
         for name in (EVENTS, EXTERNAL, POINTS):
             lake.states[name] = States()
         (lake.catalog_dir / "tables").mkdir(parents=True)

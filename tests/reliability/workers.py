@@ -244,7 +244,9 @@ def control_loop(
         except flight.FlightError as exc:
             if tally.killed.is_set():
                 return
-            if kind == "maintenance" and "conflict" in str(exc).lower():
+            if kind == "maintenance" and any(
+                word in str(exc).lower() for word in ("conflict", "concurrent", "commit failed")
+            ):
                 with tally.lock:  # a concurrent writer committed first: not a reader's concern
                     tally.maintenance_conflicts += 1
                 continue
