@@ -70,8 +70,12 @@ def conn(server: ServerProcess) -> Iterator[flightsql.Connection]:
         yield connection
 
 
+def ints(table: pa.Table, name: str = "v") -> list[int]:
+    return sorted(int(str(value)) for value in table.column(name).to_pylist())
+
+
 def column(cursor: flightsql.Cursor) -> list[int]:
-    return sorted(int(value) for value in cursor.fetch_arrow_table().column("v").to_pylist())
+    return ints(cursor.fetch_arrow_table())
 
 
 def data_files(location: Path) -> set[str]:
@@ -82,7 +86,7 @@ def test_a_planned_query_keeps_its_version_through_repin_and_vacuum(
     server: ServerProcess, catalog: Path, conn: flightsql.Connection
 ) -> None:
     location = catalog / "data" / "snap"
-    old = sorted(DeltaTable(str(location)).to_pyarrow_table().column("v").to_pylist())
+    old = ints(pa.table(DeltaTable(str(location)).to_pyarrow_table()))
     old_files = data_files(location)
     with conn.cursor() as planned:
         planned.adbc_prepare("SELECT v FROM snap")  # planned now, at the pinned version
@@ -124,7 +128,7 @@ def test_a_refresh_lets_planned_queries_finish_on_the_old_definition(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
         )
         names = fresh.fetch_arrow_table().column("table_name").to_pylist()
-        assert sorted(names) == ["pts", "snap"]
+        assert sorted(str(name) for name in names) == ["pts", "snap"]
     point_at(catalog, "pts_a")
     action(server.uri, "RefreshCatalog")
 

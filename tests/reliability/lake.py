@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 
@@ -31,8 +32,7 @@ def rows(start: int, count: int) -> pa.Table:
 
 
 def state_of(table: pa.Table) -> State:
-    values = table.column("v").to_pylist()
-    return len(values), sum(int(value) for value in values)
+    return table.num_rows, int(pc.sum(table.column("v")).as_py() or 0)
 
 
 @dataclass

@@ -170,6 +170,7 @@ def _load(
             threading.Thread(target=jdbc_reader, args=(runner, tally, stop, load.jdbc_rounds))
         )
     readers = list(workers)
+    jdbc_thread = workers[-1] if jdbc is not None else None
     workers += [
         threading.Thread(target=events_writer, args=(uri, lake, tally, stop, load.writes)),
         threading.Thread(target=external_writer, args=(lake, tally, stop, load.writes)),
@@ -187,6 +188,8 @@ def _load(
     deadline = time.monotonic() + load.seconds
     for reader in readers:  # the load's length: its bound in time, or the readers' count
         reader.join(max(0.0, deadline - time.monotonic()))
+    if jdbc_thread is not None:  # every JDBC round reads before the kill (JVMs start slowly)
+        jdbc_thread.join(JOIN_SECONDS)
     # Mid-run (writers, re-pins, refreshes, maintenance and readers still going):
     # SIGKILL while the server is receiving an ingest that creates a table.
     interrupted_ingest(

@@ -271,10 +271,12 @@ class CatalogLoader:
             # The new definition replaces the old table in one step; queries planned
             # before finish on the old one. Only a name no longer served is dropped.
             loaded = self._tables[source] = self._load_table(source, text)
-            if previous is not None and (
-                loaded.qualified is None or loaded.qualified != previous.qualified
-            ):
+            if previous is None or previous.qualified is None:
+                continue
+            if loaded.qualified != previous.qualified:
                 self._drop_table(previous)
+            elif loaded.status.delta is None:  # no longer a Delta table: re-pins leave it be
+                self.delta_tables.forget(".".join(previous.qualified))
 
     def _load_table(self, source: str, text: str) -> _LoadedTable:
         try:
