@@ -39,7 +39,7 @@ def protected_versions(delta_tables: DeltaTables, location: str) -> list[int]:
             for entry in delta_tables.entries.values()
             if same_table(entry.location, location)
         }
-    return sorted(pinned | set(live_delta_versions(location)))
+    return sorted(pinned | set(live_delta_versions(_normalized(location))))
 
 
 def guarded_vacuum(
