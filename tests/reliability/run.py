@@ -159,15 +159,23 @@ def _load(
     jdbc: Callable[[int], ProbeRunner] | None,
 ) -> None:
     stop = threading.Event()
+    # Readers stop just before the kill: the ADBC driver cannot close a cursor holding a
+    # prepared statement once its server is gone (it counts the failed close as done and
+    # fails again in the cursor's finalizer).
+    stop_readers = threading.Event()
     uri = server.uri
     workers = [
-        threading.Thread(target=adbc_reader, args=(uri, tally, stop, load.queries_per_reader))
+        threading.Thread(
+            target=adbc_reader, args=(uri, tally, stop_readers, load.queries_per_reader)
+        )
         for _ in range(load.adbc_readers)
     ]
     if jdbc is not None:
         runner = jdbc(server.port)
         workers.append(
-            threading.Thread(target=jdbc_reader, args=(runner, tally, stop, load.jdbc_rounds))
+            threading.Thread(
+                target=jdbc_reader, args=(runner, tally, stop_readers, load.jdbc_rounds)
+            )
         )
     readers = list(workers)
     jdbc_thread = workers[-1] if jdbc is not None else None
@@ -190,7 +198,10 @@ def _load(
         reader.join(max(0.0, deadline - time.monotonic()))
     if jdbc_thread is not None:  # every JDBC round reads before the kill (JVMs start slowly)
         jdbc_thread.join(JOIN_SECONDS)
-    # Mid-run (writers, re-pins, refreshes, maintenance and readers still going):
+    stop_readers.set()
+    for reader in readers:
+        reader.join(JOIN_SECONDS)
+    # Mid-run (writers, re-pins, refreshes and maintenance still going):
     # SIGKILL while the server is receiving an ingest that creates a table.
     interrupted_ingest(
         uri, tally, lambda: os.kill(server.pid, signal.SIGKILL), batches=40, kill_after=20

@@ -28,6 +28,7 @@ from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import ensure_schema
 from flightserver.catalog.protected import guarded_vacuum
 from flightserver.writes.maintenance_config import MaintenancePolicy
+from flightserver.writes.rewrite_lock import rewrite_lock
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class Maintainer:
         location = self._location(name)
         policy = self.policy.for_table(name)
         started = time.perf_counter()
-        with self._lock:
+        with self._lock, rewrite_lock(location):  # not while an overwrite commits
             try:
                 run = _Run(DeltaTable(location), policy, self.delta_tables)
                 run.apply()
