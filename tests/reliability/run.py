@@ -83,6 +83,8 @@ class Report:
     maintenance_conflicts: int
     longest_stall_ms: float
     restart_checks: dict[str, str] = field(default_factory=dict[str, str])
+    # Each Delta table's newest version after the run (its log; maintenance commits too).
+    versions: dict[str, int] = field(default_factory=dict[str, int])
     artifacts_lost: float = 0.0
     artifacts_in_table: int = 0
 
@@ -227,6 +229,7 @@ def _check_restart(server: ServerProcess, lake: Lake, made: State, report: Repor
     with flightsql.connect(server.uri, autocommit=True) as conn, conn.cursor() as cursor:
         for table in (EVENTS, EXTERNAL):
             version, committed = lake.committed(table)
+            report.versions[table] = version
             served = _server_state(cursor, table)
             pin = pins.get(QUALIFIED + table, {}).get("table_version")
             checks[table] = (

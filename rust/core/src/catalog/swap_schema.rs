@@ -52,11 +52,15 @@ impl SwapSchemaProvider {
     // A panic while holding the lock leaves the map itself intact (every
     // change is one insert or remove), so a poisoned lock is still usable.
     fn read(&self) -> RwLockReadGuard<'_, Tables> {
-        self.tables.read().unwrap_or_else(|poison| poison.into_inner())
+        self.tables
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Tables> {
-        self.tables.write().unwrap_or_else(|poison| poison.into_inner())
+        self.tables
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -124,7 +128,12 @@ mod tests {
     #[test]
     fn register_replaces_and_the_old_table_lives_on() {
         let schema = SwapSchemaProvider::new();
-        assert!(schema.register_table("t".into(), table("a")).unwrap().is_none());
+        assert!(
+            schema
+                .register_table("t".into(), table("a"))
+                .unwrap()
+                .is_none()
+        );
         let held = schema.table_now("t").unwrap();
         let old = schema.register_table("t".into(), table("b")).unwrap();
         assert_eq!(column_of(&old.unwrap()), "a");
