@@ -78,6 +78,7 @@ class Report:
     inconsistent: list[str]
     failures: list[str]
     retried: int
+    retry_reasons: list[str]
     commits: dict[str, int]
     control: dict[str, int]
     maintenance_conflicts: int
@@ -136,6 +137,7 @@ def run(root: Path, load: Load, jdbc: Callable[[int], ProbeRunner] | None) -> Re
         ],
         failures=tally.failures,
         retried=tally.retried,
+        retry_reasons=tally.retry_reasons,
         commits=tally.commits,
         control=tally.control,
         maintenance_conflicts=tally.maintenance_conflicts,

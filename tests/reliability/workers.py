@@ -50,6 +50,7 @@ class Tally:
     queries: int = 0
     jdbc_queries: int = 0
     retried: int = 0
+    retry_reasons: list[str] = field(default_factory=list[str])
     longest_stall: float = 0.0
     failures: list[str] = field(default_factory=list[str])
     results: list[tuple[str, State, str]] = field(default_factory=list[tuple[str, State, str]])
@@ -63,6 +64,12 @@ class Tally:
             self.queries += client == "adbc"
             self.results.append((table, state, client))
             self.longest_stall = max(self.longest_stall, seconds)
+
+    def retry(self, what: str, exc: BaseException) -> None:
+        with self.lock:
+            self.retried += 1
+            if len(self.retry_reasons) < 20:
+                self.retry_reasons.append(f"{what}: {str(exc)[:300]}")
 
     def failed(self, what: str, exc: BaseException) -> None:
         if self.killed.is_set():
@@ -89,8 +96,7 @@ def _attempt(tally: Tally, what: str, call: Callable[[], Any]) -> Any:
             if tally.killed.is_set():
                 return None
             if retryable(exc) and attempt < RETRIES:
-                with tally.lock:
-                    tally.retried += 1
+                tally.retry(what, exc)
                 continue
             tally.failed(what, exc)
             return None
@@ -205,9 +211,8 @@ def external_writer(lake: Lake, tally: Tally, stop: threading.Event, writes: int
             try:
                 write_deltalake(location, batch, mode="append")
                 break
-            except CommitFailedError:  # the server's maintenance committed first
-                with tally.lock:
-                    tally.retried += 1
+            except CommitFailedError as exc:  # the server's maintenance committed first
+                tally.retry("ext write", exc)
         else:
             tally.failed("ext write", RuntimeError("conflicted on every attempt"))
             return
