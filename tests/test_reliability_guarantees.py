@@ -133,6 +133,29 @@ def test_a_refresh_lets_planned_queries_finish_on_the_old_definition(
     action(server.uri, "RefreshCatalog")
 
 
+def test_a_refresh_that_changes_the_format_swaps_the_table_and_its_pin(
+    server: ServerProcess, catalog: Path, conn: flightsql.Connection
+) -> None:
+    write_deltalake(catalog / "data" / "pts_delta", values(700, 2))
+    with conn.cursor() as planned:
+        planned.adbc_prepare("SELECT v FROM pts")
+        define(catalog, "pts", 'format = "delta"\nlocation = "data/pts_delta"\n')
+        action(server.uri, "RefreshCatalog")
+        planned.execute("SELECT v FROM pts")
+        assert column(planned) == [0, 1, 2]
+    with conn.cursor() as fresh:
+        fresh.execute("SELECT v FROM pts")
+        assert column(fresh) == [700, 701]
+        # Back to Parquet: re-pins must no longer treat the name as a Delta table.
+        point_at(catalog, "pts_a")
+        action(server.uri, "RefreshCatalog")
+        action(server.uri, "RepinDelta")
+        fresh.execute("SELECT v FROM pts")
+        assert column(fresh) == [0, 1, 2]
+    health = action(server.uri, "CatalogHealth")
+    assert "datafusion.public.pts" not in {pin["table"] for pin in health["delta_tables"]}
+
+
 def test_a_file_gone_from_under_a_query_fails_it_as_unavailable(
     server: ServerProcess, catalog: Path, conn: flightsql.Connection
 ) -> None:
