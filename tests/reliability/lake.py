@@ -67,6 +67,10 @@ class Lake:
     def location(self, table: str) -> Path:
         return self.catalog_dir / "data" / table
 
+    def managed_location(self, table: str) -> Path:
+        """Where the server keeps a table it created (ingest, CREATE TABLE AS)."""
+        return self.state_dir / "tables" / "datafusion" / "public" / table
+
     @classmethod
     def build(cls, root: Path) -> Lake:
         lake = cls(root)

@@ -16,6 +16,7 @@ from typing import Any
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow.parquet as pq
+from deltalake import DeltaTable
 
 from tests.jdbc.probe import ProbeRunner
 from tests.reliability.lake import (
@@ -247,7 +248,13 @@ def _check_restart(server: ServerProcess, lake: Lake, made: State, report: Repor
         served = _server_state(cursor, POINTS)
         checks[POINTS] = "ok" if served == expected else f"served {served}, definition {expected}"
         served = _server_state(cursor, MADE)
-        checks[MADE] = "ok" if served == made else f"served {served}, created {made}"
+        made_version = DeltaTable(str(lake.managed_location(MADE))).version()
+        made_pin = pins.get(QUALIFIED + MADE, {}).get("table_version")
+        checks[MADE] = (
+            "ok"
+            if served == made and made_pin == made_version
+            else f"served {served} pinned {made_pin}; created {made}, log version {made_version}"
+        )
         cursor.execute("SELECT table_name FROM information_schema.tables")
         names = set(cursor.fetch_arrow_table().column("table_name").to_pylist())
         checks[HALF] = "ok" if HALF not in names else "the interrupted ingest's table is visible"
