@@ -122,3 +122,16 @@ class DeltaProvider:
     def last_scan(self) -> DeltaScan | None: ...
     def scans_since(self, sequence: int) -> list[DeltaScan]: ...
     def __datafusion_table_provider__(self, session: object) -> object: ...
+
+DELTA_FILE_GONE_PREFIX: str
+
+def live_delta_versions(uri: str) -> list[int]:
+    """Versions of the Delta table at `uri` some provider of this process reads now."""
+
+class SwapSchema:
+    """A schema whose tables are replaced in one step (rust/core/src/catalog)."""
+
+    staging_prefix: ClassVar[str]
+    def __init__(self) -> None: ...
+    marker: ClassVar[str]
+    def __datafusion_schema_provider__(self, session: object) -> object: ...

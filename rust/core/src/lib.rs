@@ -2,6 +2,7 @@
 //! providers. Nothing here knows about Python; `rust/python` exports it as
 //! DataFusion FFI capsules.
 
+pub mod catalog;
 pub mod delta;
 pub mod flight_output;
 pub mod hashing;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_ffi::table_provider::FFI_TableProvider;
-use flightserver_core::delta::{DeltaSnapshot, DeltaTableProvider, ScanRecord, file_set_hash};
+use flightserver_core::delta::{
+    DeltaSnapshot, DeltaTableProvider, ScanRecord, file_set_hash, live_versions,
+};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
@@ -166,6 +168,13 @@ impl DeltaProvider {
     }
 }
 
+/// The versions of the Delta table at `uri` that some provider of this
+/// process reads now (pinned, held by a query or prepared statement), ascending.
+#[pyfunction]
+pub fn live_delta_versions(uri: &str) -> PyResult<Vec<u64>> {
+    live_versions(uri).map_err(|err| PyValueError::new_err(err.to_string()))
+}
+
 /// The files one scan read.
 #[pyclass(frozen, module = "flightserver._native")]
 pub struct DeltaScan(ScanRecord);
@@ -217,7 +226,7 @@ impl DeltaScan {
 
 /// The session's logical extension codec, which the FFI provider needs to
 /// decode the filters DataFusion hands it.
-fn logical_codec(session: &Bound<'_, PyAny>) -> PyResult<FFI_LogicalExtensionCodec> {
+pub(crate) fn logical_codec(session: &Bound<'_, PyAny>) -> PyResult<FFI_LogicalExtensionCodec> {
     let attribute = "__datafusion_logical_extension_codec__";
     let capsule = if session.hasattr(attribute)? {
         session.getattr(attribute)?.call0()?

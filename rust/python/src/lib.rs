@@ -1,6 +1,7 @@
 //! `flightserver._native`: exports flightserver-core to Python as DataFusion
 //! FFI capsules. Only glue lives here; behaviour belongs in flightserver-core.
 
+mod catalog;
 mod delta;
 mod policy;
 mod rulepack;
@@ -41,5 +42,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(policy::bind_parameters, m)?)?;
     m.add_class::<delta::DeltaProvider>()?;
     m.add_class::<delta::DeltaScan>()?;
+    m.add_function(wrap_pyfunction!(delta::live_delta_versions, m)?)?;
+    m.add(
+        "DELTA_FILE_GONE_PREFIX",
+        flightserver_core::delta::FILE_GONE_PREFIX,
+    )?;
+    m.add_class::<catalog::SwapSchema>()?;
     Ok(())
 }

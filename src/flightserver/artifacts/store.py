@@ -4,13 +4,24 @@ Recording only appends to an in-memory list (the query path stays fast); a
 writer thread appends what accumulated to the Delta table in small batches and
 re-registers the table so SQL sees the new rows. Every `maintain_every` commits
 it enforces retention (age and row count), compacts, checkpoints and vacuums.
+
+A crash (SIGKILL) at any moment: each batch is one Delta commit, atomic, and
+never retried, so on restart the table opens at its last commit with nothing
+duplicated; a half-written batch leaves only unreferenced files. Lost at most:
+the artifacts queued and the batch in flight, each at most `max_pending`
+(`flightserver_artifacts_unwritten` shows the current figure). The batch in
+flight is written down first (`queries.in-flight.json`), so the next start
+counts it in `flightserver_artifacts_lost{reason="unclean_shutdown"}` when it
+did not commit; a queue already full drops new artifacts (reason="overflow").
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,11 +30,13 @@ from pathlib import Path
 import msgspec
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext, col, lit
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from flightserver.artifacts.model import ArtifactType, PlanBundle, QueryArtifact
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import register_delta
+from flightserver.catalog.protected import guarded_vacuum
+from flightserver.ops.metrics import ARTIFACTS_LOST, ARTIFACTS_UNWRITTEN
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +45,9 @@ Artifact = QueryArtifact | PlanBundle
 PendingArtifact = Callable[[], Artifact]
 
 ARTIFACTS_FOLDER = "artifacts"
+IN_FLIGHT_FILE = "queries.in-flight.json"
+# In each batch's commitInfo: how the next start tells whether the batch in flight committed.
+BATCH_ID_KEY = "flightserver.artifact_batch"
 SYSTEM_SCHEMA = "system"
 QUERIES_TABLE = "queries"
 
@@ -74,6 +90,7 @@ class ArtifactStore:
         flush_seconds: float = 0.5,
         batch_size: int = 1000,
         maintain_every: int = 100,
+        max_pending: int = 2000,
     ) -> None:
         self.ctx = ctx
         self.delta_tables = delta_tables
@@ -83,6 +100,8 @@ class ArtifactStore:
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
         self.maintain_every = maintain_every
+        self.max_pending = max_pending
+        self._in_flight = self.location.parent / IN_FLIGHT_FILE
         self._pending: list[PendingArtifact] = []
         self._changed = threading.Condition()
         self._submitted = 0
@@ -90,9 +109,11 @@ class ArtifactStore:
         self._flush_wanted = False
         self._stopping = False
         self._commits = 0
-        if not (self.location / "_delta_log").is_dir():
+        # A log without a first commit: a crash while creating the table.
+        if not DeltaTable.is_deltatable(str(self.location)):
             self.location.mkdir(parents=True, exist_ok=True)
-            DeltaTable.create(str(self.location), TABLE_SCHEMA)
+            DeltaTable.create(str(self.location), TABLE_SCHEMA, mode="overwrite")
+        self._count_lost_in_flight()
         self._register()
         self._writer = threading.Thread(target=self._write_loop, name="artifacts", daemon=True)
         self._writer.start()
@@ -106,8 +127,14 @@ class ArtifactStore:
 
     def record(self, pending: PendingArtifact) -> None:
         with self._changed:
-            self._pending.append(pending)
             self._submitted += 1
+            if len(self._pending) >= self.max_pending:
+                # The writer is far behind: dropping keeps memory and the crash loss bounded.
+                self._written += 1
+                ARTIFACTS_LOST.labels("overflow").inc()
+                return
+            self._pending.append(pending)
+            ARTIFACTS_UNWRITTEN.inc()
             if len(self._pending) >= self.batch_size:
                 self._changed.notify_all()
 
@@ -182,22 +209,57 @@ class ArtifactStore:
                 self._write(batch)
             with self._changed:
                 self._written += len(batch)
+                ARTIFACTS_UNWRITTEN.dec(len(batch))
                 self._changed.notify_all()
             if stopping:
                 return
 
     def _write(self, batch: list[PendingArtifact]) -> None:
+        batch_id = str(uuid.uuid4())
         try:
             rows = [_row(pending()) for pending in batch]
-            write_deltalake(
-                str(self.location), pa.Table.from_pylist(rows, TABLE_SCHEMA), mode="append"
+            self._in_flight.write_text(
+                msgspec.json.encode({"batch_id": batch_id, "rows": len(rows)}).decode()
             )
+            write_deltalake(
+                str(self.location),
+                pa.Table.from_pylist(rows, TABLE_SCHEMA),
+                mode="append",
+                commit_properties=CommitProperties(custom_metadata={BATCH_ID_KEY: batch_id}),
+            )
+            self._in_flight.unlink(missing_ok=True)
+        except Exception:  # a failed write must never stop recording
+            log.exception("could not write %d artifacts", len(batch))
+            ARTIFACTS_LOST.labels("write_failed").inc(len(batch))
+            self._in_flight.unlink(missing_ok=True)
+            return
+        try:
             self._register()
             self._commits += 1
             if self._commits % self.maintain_every == 0:
                 self.maintain()
-        except Exception:  # a failed write must never stop recording
-            log.exception("could not write %d artifacts", len(batch))
+        except Exception:  # committed; registering or maintenance failed
+            log.exception("artifact store: after committing %d artifacts", len(batch))
+
+    def _count_lost_in_flight(self) -> None:
+        """Counts the batch a previous process was writing when it died, if it
+        never committed (a batch that did is in the table, once)."""
+        try:
+            marker = msgspec.json.decode(self._in_flight.read_bytes(), type=dict[str, object])
+        except FileNotFoundError:
+            return
+        except (OSError, msgspec.DecodeError):  # torn by the crash: the batch did not commit
+            marker = {}
+        batch_id, rows = marker.get("batch_id"), marker.get("rows")
+        committed = any(
+            commit.get(BATCH_ID_KEY) == batch_id
+            for commit in DeltaTable(str(self.location)).history(20)
+        )
+        if not committed and isinstance(rows, int):
+            log.warning("artifact store: %d artifacts were lost by an unclean shutdown", rows)
+            ARTIFACTS_LOST.labels("unclean_shutdown").inc(rows)
+        with contextlib.suppress(OSError):
+            self._in_flight.unlink()
 
     def _register(self) -> None:
         qualified = (self.catalog, SYSTEM_SCHEMA, QUERIES_TABLE)
@@ -220,7 +282,7 @@ class ArtifactStore:
         table.optimize.compact()
         table.create_checkpoint()
         # Readers of the last hour's versions keep their files.
-        table.vacuum(retention_hours=1, enforce_retention_duration=False, dry_run=False)
+        guarded_vacuum(table, self.delta_tables, retention_hours=1)
         table.cleanup_metadata()
         self._register()
 

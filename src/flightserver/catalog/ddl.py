@@ -32,13 +32,21 @@ def qualified_name(definition: TableDefinition) -> str:
     )
 
 
-def external_table_ddl(definition: TableDefinition, location: str) -> str:
-    """The DDL for `definition`, reading from the already resolved `location`."""
+def external_table_ddl(
+    definition: TableDefinition, location: str, name: tuple[str, str, str] | None = None
+) -> str:
+    """The DDL for `definition`, reading from the already resolved `location`
+    (creating the table as `name` instead of the definition's, when given)."""
     stored_as = _STORED_AS.get(definition.format)
     if stored_as is None:
         raise ValueError(f"{definition.format} tables are not registered through DDL")
     create = "CREATE UNBOUNDED EXTERNAL TABLE" if definition.unbounded else "CREATE EXTERNAL TABLE"
-    head = f"{create} {qualified_name(definition)}"
+    target = (
+        qualified_name(definition)
+        if name is None
+        else ".".join(quote_identifier(part) for part in name)
+    )
+    head = f"{create} {target}"
     if definition.columns:
         head += " (" + ", ".join(_column(column) for column in definition.columns) + ")"
     parts = [head, f"STORED AS {stored_as}"]

@@ -18,6 +18,7 @@ import msgspec
 from datafusion import SessionContext
 from deltalake import DeltaTable
 
+from flightserver.catalog.schemas import register_table
 from flightserver.engine.native import DeltaProvider
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,12 @@ class DeltaTables:
         return entry.pin
 
     def repin(self, ctx: SessionContext, name: str, version: int | None = None) -> DeltaPin:
-        """Re-registers `name` at `version` (default: the table's latest version)."""
+        """Re-registers `name` at `version` (default: the table's latest version),
+        in one step: queries planned before read the old version to their end."""
         with self.lock:
             entry = self.entries[name]
             qualified = (entry.catalog, entry.schema, entry.name)
-            new_entry = _register(ctx, qualified, entry.location, version, replace=True)
+            new_entry = _register(ctx, qualified, entry.location, version)
             new_entry.fixed = version is not None
             new_entry.time_travel = entry.time_travel
             self.entries[name] = new_entry
@@ -158,11 +160,10 @@ def _register(
     qualified: tuple[str, str, str],
     location: str,
     version: int | None,
-    replace: bool = False,
 ) -> DeltaTableEntry:
-    """Loads the snapshot, then registers it (replacing the table only once it loaded)."""
+    """Loads the snapshot, then registers it (replacing the table, in one step,
+    only once it loaded)."""
     catalog, schema_name, name = qualified
-    schema = ctx.catalog(catalog).schema(schema_name)
     provider = DeltaProvider(location, version)
     unsupported = provider.unsupported_features
     if unsupported:
@@ -184,9 +185,7 @@ def _register(
             file_count=provider.file_count,
             files_hash=provider.files_hash,
         )
-    if replace and schema.table_exist(name):
-        schema.deregister_table(name)
-    schema.register_table(name, reader)
+    register_table(ctx, qualified, reader)
     return DeltaTableEntry(
         catalog, schema_name, name, location, pin, None if unsupported else provider
     )

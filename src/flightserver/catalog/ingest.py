@@ -1,24 +1,31 @@
 """Bulk ingest: client data written into Delta tables the server manages.
 
 Ingested tables live under `<state_dir>/tables/<catalog>/<schema>/<table>` and
-are registered again at start-up. Writes commit through `writes.delta`
-(`deltalake`, with the schema and constraint checks): a write either commits
-whole or leaves the table at its previous version.
+are registered again at start-up, at their newest committed version. Writes
+commit through `writes.delta` (`deltalake`, with the schema and constraint
+checks): a write either commits whole or leaves the table at its previous
+version. A create the process died during left a folder without a committed
+log: it is not registered (no table, no rows), and the next create there
+starts afresh.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 import pyarrow as pa
 from datafusion import SessionContext
+from deltalake import DeltaTable
 
 from flightserver.catalog.constraints import TableConstraints
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import register_delta
 from flightserver.writes.delta import DeltaCommit, WriteMode, WriteRejected, commit_to_delta
+
+log = logging.getLogger(__name__)
 
 TABLES_FOLDER = "tables"
 
@@ -61,9 +68,18 @@ def register_managed_tables(
     for log_dir in sorted((state_dir / TABLES_FOLDER).glob("*/*/*/_delta_log")):
         table_dir = log_dir.parent
         target = IngestTarget(table_dir.parent.parent.name, table_dir.parent.name, table_dir.name)
-        register_delta(
-            ctx, delta_tables, (target.catalog, target.schema, target.table), str(table_dir)
-        )
+        if not DeltaTable.is_deltatable(str(table_dir)):
+            log.warning(
+                "managed table folder %s has no committed version: not registered", table_dir
+            )
+            continue
+        try:
+            register_delta(
+                ctx, delta_tables, (target.catalog, target.schema, target.table), str(table_dir)
+            )
+        except Exception:  # one unreadable table must not stop the server
+            log.exception("managed table %s could not be registered", table_dir)
+            continue
         found.append(target)
     return found
 

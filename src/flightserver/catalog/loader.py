@@ -22,7 +22,7 @@ import msgspec
 from datafusion import SessionContext
 
 from flightserver.catalog.autoload import AutoloadFolder
-from flightserver.catalog.ddl import external_table_ddl, quote_identifier
+from flightserver.catalog.ddl import external_table_ddl
 from flightserver.catalog.definitions import (
     DefinitionError,
     TableDefinition,
@@ -33,6 +33,17 @@ from flightserver.catalog.definitions import (
     resolve_path,
 )
 from flightserver.catalog.delta import DeltaPin, DeltaTables
+from flightserver.catalog.schemas import create_by_ddl, ensure_catalog, ensure_schema
+
+__all__ = [
+    "CatalogLoader",
+    "RefreshSummary",
+    "TableStatus",
+    "ensure_catalog",
+    "ensure_schema",
+    "load_catalog",
+    "register_delta",
+]
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +180,14 @@ class CatalogLoader:
             if previous is not None and previous.text == text and previous.folder is not None:
                 self._rescan(previous)
                 continue
-            if previous is not None:
-                self._drop_autoload(previous)
-                if previous.text != text:
-                    changed.append(source)
-            else:
+            if previous is not None and previous.text != text:
+                changed.append(source)
+            elif previous is None:
                 added.append(source)
-            self._autoload[source] = self._load_autoload(source, text)
+            # Registering the new folder's schema replaces the old one in one step.
+            loaded = self._autoload[source] = self._load_autoload(source, text)
+            if previous is not None:
+                self._drop_replaced_autoload(previous, loaded)
 
     def _load_autoload(self, source: str, text: str) -> _LoadedAutoload:
         try:
@@ -202,9 +214,10 @@ class CatalogLoader:
         folder = entry.folder
         assert folder is not None
         if folder.lost_tables():
-            # DataFusion's rescan never drops a table: start the folder afresh.
-            self._drop_autoload(entry)
+            # DataFusion's rescan never drops a table: start the folder afresh
+            # (its new schema replaces the old one in one step).
             fresh = self._load_autoload(entry.status.source, entry.text)
+            self._drop_replaced_autoload(entry, fresh)
             entry.status, entry.folder = fresh.status, fresh.folder
             return
         try:
@@ -213,6 +226,14 @@ class CatalogLoader:
             entry.status = msgspec.structs.replace(entry.status, error=str(exc))
             return
         entry.status = msgspec.structs.replace(entry.status, tables=tables, error=None)
+
+    def _drop_replaced_autoload(self, old: _LoadedAutoload, new: _LoadedAutoload) -> None:
+        """Drops `old`'s schema unless loading `new` already replaced it."""
+        if old.folder is None:
+            return
+        if new.folder is not None and _schema_of(new) == _schema_of(old):
+            return
+        self._drop_autoload(old)
 
     def _drop_autoload(self, entry: _LoadedAutoload) -> None:
         if entry.folder is None:
@@ -242,12 +263,20 @@ class CatalogLoader:
             if previous is not None and previous.text == text and previous.status.loaded:
                 continue
             if previous is not None:
-                self._drop_table(self._tables.pop(source))
+                del self._tables[source]
                 if previous.text != text:
                     changed.append(source)
             else:
                 added.append(source)
-            self._tables[source] = self._load_table(source, text)
+            # The new definition replaces the old table in one step; queries planned
+            # before finish on the old one. Only a name no longer served is dropped.
+            loaded = self._tables[source] = self._load_table(source, text)
+            if previous is None or previous.qualified is None:
+                continue
+            if loaded.qualified != previous.qualified:
+                self._drop_table(previous)
+            elif loaded.status.delta is None:  # no longer a Delta table: re-pins leave it be
+                self.delta_tables.forget(".".join(previous.qualified))
 
     def _load_table(self, source: str, text: str) -> _LoadedTable:
         try:
@@ -286,17 +315,26 @@ class CatalogLoader:
             pin = self.delta_tables.register(self.ctx, qualified, location, definition.options)
             return msgspec.structs.replace(status, delta=pin, warning=pin.warning)
         ddl = external_table_ddl(definition, location)
-        self.ctx.sql(ddl)
+        create_by_ddl(
+            self.ctx, qualified, lambda name: external_table_ddl(definition, location, name)
+        )
         return msgspec.structs.replace(status, ddl=ddl)
 
     def _drop_table(self, entry: _LoadedTable) -> None:
         if entry.qualified is None:
             return
         catalog, schema, name = entry.qualified
-        target = self.ctx.catalog(catalog).schema(schema)
-        if target.table_exist(name):
-            target.deregister_table(name)
-        self.delta_tables.forget(".".join(entry.qualified))
+        with self.delta_tables.lock:
+            target = self.ctx.catalog(catalog).schema(schema)
+            if target.table_exist(name):
+                target.deregister_table(name)
+            self.delta_tables.forget(".".join(entry.qualified))
+
+
+def _schema_of(entry: _LoadedAutoload) -> tuple[str, str] | None:
+    if entry.folder is None:
+        return None
+    return entry.folder.definition.catalog, entry.folder.definition.schema
 
 
 def _read_texts(folder: Path) -> dict[str, str]:
@@ -319,26 +357,12 @@ def load_catalog(
     return loader.statuses
 
 
-def ensure_catalog(ctx: SessionContext, catalog: str) -> None:
-    ctx.sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(catalog)}")
-
-
-def ensure_schema(ctx: SessionContext, catalog: str, schema: str) -> None:
-    ensure_catalog(ctx, catalog)
-    ctx.sql(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(catalog)}.{quote_identifier(schema)}")
-
-
 def register_delta(
     ctx: SessionContext,
     delta_tables: DeltaTables,
     qualified: tuple[str, str, str],
     location: str,
 ) -> DeltaPin:
-    """Registers (or re-registers, at its newest version) the Delta table at `location`."""
-    catalog, schema, name = qualified
-    with delta_tables.lock:
-        ensure_schema(ctx, catalog, schema)
-        target = ctx.catalog(catalog).schema(schema)
-        if target.table_exist(name):
-            target.deregister_table(name)
-        return delta_tables.register(ctx, qualified, location, {})
+    """Registers (or re-registers, at its newest version, in one step) the Delta
+    table at `location`."""
+    return delta_tables.register(ctx, qualified, location, {})

@@ -117,9 +117,8 @@ def register_pinned(
         exists = _table_exists(ctx, qualified)
         if exists and (previous is None or not previous.time_travel):
             raise TimeTravelError(f"table {name} already exists")
-        if exists:
-            ctx.catalog(qualified[0]).schema(qualified[1]).deregister_table(qualified[2])
         ensure_schema(ctx, qualified[0], qualified[1])
+        # Replaces an earlier time-travel registration in one step.
         delta_tables.register(ctx, qualified, entry.location, dict([option]))
         delta_tables.entries[name].time_travel = True
     return name

@@ -42,8 +42,12 @@ MergeClause = _native.MergeClause
 bind_parameters = _native.bind_parameters
 take_manifest = _native.take_manifest
 ResultRows = _native.ResultRows
+SwapSchema = _native.SwapSchema
+live_delta_versions = _native.live_delta_versions
+DELTA_FILE_GONE_PREFIX = _native.DELTA_FILE_GONE_PREFIX
 
 __all__ = [
+    "DELTA_FILE_GONE_PREFIX",
     "POLICY_ERROR_PREFIX",
     "DeltaProvider",
     "DeltaScan",
@@ -54,9 +58,11 @@ __all__ = [
     "ResultRows",
     "Rulepack",
     "SqlSyntaxError",
+    "SwapSchema",
     "WriteStatement",
     "bind_parameters",
     "check_ffi_compatibility",
+    "live_delta_versions",
     "take_manifest",
     "write_statement",
 ]

@@ -42,5 +42,16 @@ RPC_DURATION = Histogram(
     ["method"],
     buckets=_LATENCY_BUCKETS,
 )
+# The artifact store (system.queries): what a crash now would lose, and what was lost.
+ARTIFACTS_UNWRITTEN = Gauge(
+    "flightserver_artifacts_unwritten",
+    "Artifacts recorded and not yet committed to system.queries.",
+)
+ARTIFACTS_LOST = Counter(
+    "flightserver_artifacts_lost",
+    "Artifacts never committed to system.queries, by reason (overflow, write_failed, "
+    "unclean_shutdown: the batch in flight when the previous process died).",
+    ["reason"],
+)
 READY = Gauge("flightserver_ready", "1 once the catalog has loaded and Flight SQL is serving.")
 ARROW_MEMORY.set_function(pa.total_allocated_bytes)  # sampled at each scrape

@@ -21,7 +21,7 @@ import pyarrow as pa
 from pyarrow import flight
 
 from flightserver.engine.admission import Overloaded
-from flightserver.engine.native import POLICY_ERROR_PREFIX
+from flightserver.engine.native import DELTA_FILE_GONE_PREFIX, POLICY_ERROR_PREFIX
 from flightserver.engine.session import UnknownRole
 from flightserver.engine.streaming import QueryCancelledError, QueryTimedOutError
 from flightserver.writes.delta import WriteConflict
@@ -126,6 +126,8 @@ def engine_error(exc: Exception) -> RequestError:
     message = _without_python_traceback(str(exc))
     if POLICY_ERROR_PREFIX in message:
         return PermissionDenied(message)
+    if DELTA_FILE_GONE_PREFIX in message:  # the query again reads the current files
+        return Unavailable(message)
     return InvalidRequest(message)
 
 

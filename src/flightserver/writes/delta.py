@@ -26,6 +26,7 @@ from deltalake.exceptions import CommitFailedError, SchemaMismatchError
 
 from flightserver.catalog.constraints import TableConstraints, delta_check_constraints
 from flightserver.writes.checks import ConstraintChecker, missing_columns
+from flightserver.writes.rewrite_lock import rewrite_lock
 
 # The commit's own id, in its commitInfo: how the server finds the version it committed.
 WRITE_ID_KEY = "flightserver.write_id"
@@ -91,7 +92,8 @@ def commit_to_delta(
 ) -> DeltaCommit:
     """Writes `data` to the Delta table at `location` (`table` names it in messages)."""
     constraints = constraints if constraints is not None and not constraints.is_empty() else None
-    with keyed_write(location, constraints):
+    rewrite = rewrite_lock(location) if mode is WriteMode.OVERWRITE else contextlib.nullcontext()
+    with keyed_write(location, constraints), rewrite:
         return _commit(table, location, data, mode, constraints)
 
 

@@ -26,8 +26,10 @@ from deltalake import DeltaTable, TableFeatures
 from flightserver.artifacts.model import TableAdoption, TableMaintenanceRun
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import ensure_schema
+from flightserver.catalog.protected import guarded_vacuum
 from flightserver.engine.native import DeltaProvider
 from flightserver.writes.maintenance_config import MaintenancePolicy
+from flightserver.writes.rewrite_lock import rewrite_lock
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +95,9 @@ class Maintainer:
         location = self._location(name)
         policy = self.policy.for_table(name)
         started = time.perf_counter()
-        with self._lock:
+        with self._lock, rewrite_lock(location):  # not while an overwrite commits
             try:
-                run = _Run(DeltaTable(location), policy)
+                run = _Run(DeltaTable(location), policy, self.delta_tables)
                 run.apply()
             except Exception as exc:
                 self._errors[name] = str(exc)
@@ -150,8 +152,6 @@ class Maintainer:
         ]
         ensure_schema(self.ctx, self.catalog, SYSTEM_SCHEMA)
         schema = self.ctx.catalog(self.catalog).schema(SYSTEM_SCHEMA)
-        if schema.table_exist(MAINTENANCE_TABLE):
-            schema.deregister_table(MAINTENANCE_TABLE)
         table = pa.Table.from_pylist(rows, TABLE_SCHEMA)
         schema.register_table(MAINTENANCE_TABLE, pyarrow.dataset.dataset(table))
 
@@ -193,9 +193,12 @@ def msgspec_row(adoption: TableAdoption) -> dict[str, object]:
 class _Run:
     """One maintenance run over one table, and what it did."""
 
-    def __init__(self, table: DeltaTable, policy: MaintenancePolicy) -> None:
+    def __init__(
+        self, table: DeltaTable, policy: MaintenancePolicy, delta_tables: DeltaTables
+    ) -> None:
         self.table = table
         self.policy = policy
+        self.delta_tables = delta_tables  # whose pins and readers vacuum keeps
         self.properties_set: dict[str, str] = {}
         self.features_added: list[str] = []
         self.files_compacted = 0
@@ -210,10 +213,8 @@ class _Run:
             self._optimize()
         self._log()
         if self.policy.vacuum_retention_hours is not None:
-            removed = self.table.vacuum(
-                retention_hours=int(self.policy.vacuum_retention_hours),
-                enforce_retention_duration=False,
-                dry_run=False,
+            removed = guarded_vacuum(
+                self.table, self.delta_tables, self.policy.vacuum_retention_hours
             )
             self.files_vacuumed = len(removed)
 

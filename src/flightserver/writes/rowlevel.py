@@ -30,6 +30,7 @@ from flightserver.catalog.constraints import TableConstraints
 from flightserver.engine.native import DeltaProvider, MergeClause, WriteStatement
 from flightserver.writes.delta import WRITE_ID_KEY, DeltaCommit, WriteConflict, WriteRejected
 from flightserver.writes.preview import check_preview, merge_preview, update_preview
+from flightserver.writes.rewrite_lock import rewrite_lock
 
 
 @dataclass(frozen=True)
@@ -59,31 +60,33 @@ def run_row_write(
     table at `location`; `source` is MERGE's source rows."""
     if write.refused:
         raise WriteRejected(f"{write.kind.upper()} on {table}: {write.refused} is not supported")
-    delta = DeltaTable(location)
-    before = delta.version()
-    if constraints is not None and write.kind != "delete":
-        _check_constraints(table, location, write, source, constraints)
-    write_id = str(uuid.uuid4())
-    properties = CommitProperties(custom_metadata={WRITE_ID_KEY: write_id})
-    try:
-        if write.kind == "delete":
-            metrics = delta.delete(write.predicate, commit_properties=properties)
-        elif write.kind == "update":
-            metrics = delta.update(
-                updates=dict(write.assignments),
-                predicate=write.predicate,
-                commit_properties=properties,
-            )
-        else:
-            assert source is not None
-            metrics = _merge(delta, write, source, properties)
-    except CommitFailedError as exc:
-        raise WriteConflict(
-            f"{write.kind.upper()} on {table} conflicts with a concurrent commit and was not "
-            f"committed; retry it: {exc}"
-        ) from exc
-    except DeltaError as exc:
-        raise WriteRejected(f"{write.kind.upper()} on {table} failed: {_reason(exc)}") from exc
+    # A row-level write rewrites files: it takes turns with overwrites and optimize.
+    with rewrite_lock(location):
+        delta = DeltaTable(location)
+        before = delta.version()
+        if constraints is not None and write.kind != "delete":
+            _check_constraints(table, location, write, source, constraints)
+        write_id = str(uuid.uuid4())
+        properties = CommitProperties(custom_metadata={WRITE_ID_KEY: write_id})
+        try:
+            if write.kind == "delete":
+                metrics = delta.delete(write.predicate, commit_properties=properties)
+            elif write.kind == "update":
+                metrics = delta.update(
+                    updates=dict(write.assignments),
+                    predicate=write.predicate,
+                    commit_properties=properties,
+                )
+            else:
+                assert source is not None
+                metrics = _merge(delta, write, source, properties)
+        except CommitFailedError as exc:
+            raise WriteConflict(
+                f"{write.kind.upper()} on {table} conflicts with a concurrent commit and was not "
+                f"committed; retry it: {exc}"
+            ) from exc
+        except DeltaError as exc:
+            raise WriteRejected(f"{write.kind.upper()} on {table} failed: {_reason(exc)}") from exc
     change = _change(write.kind, metrics)
     version, deletion_vectors = _committed(location, write_id, before)
     return DeltaCommit(

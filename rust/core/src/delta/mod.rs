@@ -5,12 +5,16 @@
 //! an exact file set; every scan records the files it read.
 
 mod files;
+mod live;
+mod missing_file;
 mod provider;
 mod scan_exec;
 mod scan_log;
 mod snapshot;
 
 pub use files::{ActiveFiles, DeltaFile};
+pub use live::{LiveRead, live_versions};
+pub use missing_file::FILE_GONE_PREFIX;
 pub use provider::DeltaTableProvider;
 pub use scan_exec::{DeltaScanExec, DeltaScanInfo};
 pub use scan_log::{ScanLog, ScanRecord, file_set_hash};

@@ -29,6 +29,7 @@ use datafusion_physical_plan::projection::ProjectionExec;
 use datafusion_pruning::PruningPredicateBuilder;
 
 use super::files::DeltaFile;
+use super::live::LiveRead;
 use super::scan_exec::{DeltaScanExec, DeltaScanInfo};
 use super::scan_log::{ScanLog, ScanRecord};
 use super::snapshot::DeltaSnapshot;
@@ -43,13 +44,21 @@ pub struct DeltaTableProvider {
     /// File columns then partition columns: the layout DataFusion's file scans produce.
     scan_schema: SchemaRef,
     scans: Arc<ScanLog>,
+    /// Keeps this version's files from vacuum while the provider (or a scan
+    /// planned from it) exists.
+    live: Arc<LiveRead>,
 }
 
 impl DeltaTableProvider {
     pub fn new(snapshot: Arc<DeltaSnapshot>) -> Self {
         let mut fields: Vec<_> = snapshot.file_schema().fields().iter().cloned().collect();
         fields.extend(snapshot.partition_fields().iter().cloned());
+        let live = Arc::new(LiveRead::new(
+            snapshot.table_root().as_str(),
+            snapshot.version(),
+        ));
         Self {
+            live,
             snapshot,
             pinned: None,
             scan_schema: Arc::new(Schema::new(fields)),
@@ -67,6 +76,7 @@ impl DeltaTableProvider {
             pinned: Some(Arc::new(selected)),
             scan_schema: Arc::clone(&self.scan_schema),
             scans: Arc::default(),
+            live: Arc::clone(&self.live),
         })
     }
 
@@ -332,7 +342,9 @@ impl DeltaTableProvider {
         };
         if files.is_empty() {
             let empty = Arc::new(EmptyExec::new(self.projected_schema(projection)?));
-            return Ok(Arc::new(DeltaScanExec::new(empty, info)));
+            return Ok(Arc::new(
+                DeltaScanExec::new(empty, info).holding(Arc::clone(&self.live)),
+            ));
         }
 
         let parquet_options = TableParquetOptions {
@@ -359,7 +371,9 @@ impl DeltaTableProvider {
             .build();
         let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
         let scan = self.with_logical_names(scan, projection)?;
-        Ok(Arc::new(DeltaScanExec::new(scan, info)))
+        Ok(Arc::new(
+            DeltaScanExec::new(scan, info).holding(Arc::clone(&self.live)),
+        ))
     }
 
     /// `scan` with its columns renamed from the files' names to the table's,

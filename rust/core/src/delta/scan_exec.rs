@@ -19,6 +19,8 @@ use datafusion_physical_plan::{
     SendableRecordBatchStream, StatisticsArgs, StatisticsContext,
 };
 
+use super::live::LiveRead;
+use super::missing_file::{name_missing_files, stream_naming_missing_files};
 use super::scan_log::ScanRecord;
 
 /// What a Delta scan reads, as plan rules and artifacts report it.
@@ -38,6 +40,8 @@ pub struct DeltaScanExec {
     /// `DeltaScanExec[v<version> files=<read>/<candidates>]`: over the FFI a
     /// node shows only its name, so EXPLAIN shows what the scan reads there.
     name: String,
+    /// The claim keeping the version's files from vacuum while the scan exists.
+    live: Option<Arc<LiveRead>>,
 }
 
 impl DeltaScanExec {
@@ -56,7 +60,14 @@ impl DeltaScanExec {
             inner,
             info: Arc::new(info),
             name,
+            live: None,
         }
+    }
+
+    /// The scan, holding `live` (its version's claim against vacuum) while it exists.
+    pub fn holding(mut self, live: Arc<LiveRead>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     pub fn info(&self) -> &DeltaScanInfo {
@@ -68,6 +79,7 @@ impl DeltaScanExec {
             inner,
             info: Arc::clone(&self.info),
             name: self.name.clone(),
+            live: self.live.clone(),
         })
     }
 }
@@ -142,7 +154,12 @@ impl ExecutionPlan for DeltaScanExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        self.inner.execute(partition, context)
+        let info = Arc::clone(&self.info);
+        let stream = self
+            .inner
+            .execute(partition, context)
+            .map_err(|err| name_missing_files(err, &info))?;
+        Ok(stream_naming_missing_files(stream, info))
     }
 
     /// The metrics of every node of the real scan (the Parquet source's

@@ -281,7 +281,7 @@ fn has_struct(data_type: &DataType) -> bool {
 }
 
 /// A table location as the directory URL the kernel expects.
-fn table_url(location: &str) -> Result<Url> {
+pub(crate) fn table_url(location: &str) -> Result<Url> {
     let invalid = |reason: String| {
         DataFusionError::Configuration(format!(
             "invalid Delta table location {location:?}: {reason}"

@@ -1,0 +1,78 @@
+"""Schemas whose tables are replaced in one step, so a name never disappears
+while its table exists.
+
+DataFusion's own schemas refuse to register a name twice, so re-registering a
+table used to mean deregistering it first, and a query arriving in between got
+"table not found". Every schema the server registers tables in is a
+`SwapSchema` (rust/core/src/catalog): registering a name replaces its table at
+once, and queries planned before keep the table they resolved to their last
+batch. DDL refuses an existing name, so `create_by_ddl` builds the table under
+a hidden staging name and then registers it over the live one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from datafusion import SessionContext
+from datafusion.catalog import Schema
+
+from flightserver.catalog.ddl import quote_identifier
+from flightserver.engine.native import SwapSchema
+
+# Schema creation and replacement: not twice at once for one name.
+_LOCK = threading.Lock()
+
+
+def ensure_catalog(ctx: SessionContext, catalog: str) -> None:
+    ctx.sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(catalog)}")
+
+
+def is_swap_schema(schema: Schema) -> bool:
+    return schema.table_exist(SwapSchema.marker)
+
+
+def ensure_schema(ctx: SessionContext, catalog: str, schema: str) -> Schema:
+    """`catalog.schema` as a swap schema, created (or converted, keeping its
+    tables: the default schema DataFusion made) when it is not one yet."""
+    ensure_catalog(ctx, catalog)
+    target = ctx.catalog(catalog)
+    with _LOCK:
+        existing = target.schema(schema) if schema in target.schema_names() else None
+        if existing is not None and is_swap_schema(existing):
+            return existing
+        target.register_schema(schema, SwapSchema())
+        ours = target.schema(schema)
+        if existing is not None:
+            for name in existing.names():
+                ours.register_table(name, existing.table(name))
+        return ours
+
+
+def register_table(ctx: SessionContext, qualified: tuple[str, str, str], table: Any) -> None:
+    """Registers `table` (anything `Schema.register_table` takes) as `qualified`,
+    replacing the table of that name in one step."""
+    catalog, schema, name = qualified
+    ensure_schema(ctx, catalog, schema).register_table(name, table)
+
+
+def create_by_ddl(
+    ctx: SessionContext,
+    qualified: tuple[str, str, str],
+    ddl_for: Callable[[tuple[str, str, str]], str],
+) -> None:
+    """Runs the DDL `ddl_for(name)` makes under a staging name, then registers
+    the table it created as `qualified` in one step."""
+    catalog, schema_name, name = qualified
+    schema = ensure_schema(ctx, catalog, schema_name)
+    staged = SwapSchema.staging_prefix + name
+    try:
+        if schema.table_exist(staged):  # left by a failed attempt
+            schema.deregister_table(staged)
+        ctx.sql(ddl_for((catalog, schema_name, staged)))
+        schema.register_table(name, schema.table(staged))
+    finally:
+        if schema.table_exist(staged):
+            schema.deregister_table(staged)
