@@ -33,6 +33,7 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         timeout: float = 60.0,
         command: Sequence[str] = (sys.executable, "-m", "flightserver", "serve"),
+        cwd: str | None = None,
     ) -> ServerProcess:
         """Starts `COMMAND --port 0 ARGS` (COMMAND: `flightserver serve`) and waits
         until it listens."""
@@ -43,6 +44,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
         server = cls(process, started)
         ready = threading.Event()

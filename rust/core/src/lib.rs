@@ -5,6 +5,7 @@
 pub mod delta;
 pub mod flight_output;
 pub mod hashing;
+pub mod ordered_output;
 pub mod policy;
 pub mod rulepack;
 pub mod scan_budget;

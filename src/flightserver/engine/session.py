@@ -49,10 +49,6 @@ def session_config(config: ServerConfig) -> SessionConfig:
         # Both drivers read Utf8/Binary; the JDBC driver (18.x) fails on view types.
         "datafusion.sql_parser.map_string_types_to_utf8view": "false",
         "datafusion.execution.parquet.schema_force_view_types": "false",
-        # Correctness: with round-robin repartitioning, a projection over a sort
-        # (the client-type casts) gets a RepartitionExec above the sort's merge,
-        # and the streamed result loses its ORDER BY (seen on TPC-H Q16).
-        "datafusion.optimizer.enable_round_robin_repartition": "false",
         # Filters (and the join's dynamic filters) applied while decoding Parquet: TPC-H
         # SF1 in process, 0.92x-0.94x wall time in geometric mean, much faster where a
         # join's filter prunes lineitem (Q7, Q17, Q18, Q21), slower on plain scans (Q6,

@@ -162,7 +162,7 @@ def execute(
     else:
         # DDL runs here; `options` (the policy's statement switches) refuse it first.
         df = ctx.sql(statement.sql, options=options, param_values=dict(parameters or {}))
-    plan = df.logical_plan().to_variant()
+    plan = _top_node(df)
     if isinstance(plan, DmlStatement | CopyTo):
         table = df.to_arrow_table()  # the write happens here; one row: its count
         return CompletedResult(
@@ -172,6 +172,15 @@ def execute(
         return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
     df = with_client_types(df, df.schema())
     return QueryResult(df, df.schema(), plan_physical(ctx, df))
+
+
+def _top_node(df: DataFrame) -> object:
+    """The plan's top node as the bindings' class; None for a kind they cannot convert
+    (always a query then: DML, COPY and DDL convert)."""
+    try:
+        return df.logical_plan().to_variant()
+    except Exception:  # datafusion-python lacks a class for this node kind
+        return None
 
 
 def adhoc(sql: str) -> PreparedStatement:
