@@ -25,6 +25,9 @@ _ADBC_ENVELOPE = re.compile(
 )
 
 
+_DETAIL = re.compile(r"\. Detail: [^\n]*$")
+
+
 class EngineError(Exception):
     """A record's statement failed; the message as DataFusion's runner would print it."""
 
@@ -92,7 +95,8 @@ class ThroughServer:
 
 
 def server_message(adbc_message: str) -> str:
-    """The server's message inside ADBC's envelope (the status and call names)."""
-    first = adbc_message.strip()
-    match = _ADBC_ENVELOPE.match(first)
-    return match.group("message") if match else first
+    """The server's message inside ADBC's envelope (the status and call names, and the
+    `Detail:` naming the exception class that carried the status)."""
+    text = _DETAIL.sub("", adbc_message.strip())
+    match = _ADBC_ENVELOPE.match(text)
+    return _DETAIL.sub("", match.group("message")) if match else text

@@ -86,6 +86,8 @@ class Scope:
 
     ctx: SessionContext
     governing: GoverningPolicy
+    # Results in the types the JDBC driver reads (`client_types`); native Arrow otherwise.
+    client_types: bool = True
 
 
 class Engine:
@@ -244,15 +246,15 @@ class Engine:
         self.admit(sql, scope.governing)
         write = write_statement(sql)
         if write is None:
-            return statements.prepare(scope.ctx, sql)
+            return statements.prepare(scope.ctx, sql, scope.client_types)
         self.writes.check(scope.ctx, write)
         # DataFusion plans the write against the catalog: not while a commit swaps a table.
         with self.delta_tables.lock:
-            return statements.prepare(scope.ctx, sql)
+            return statements.prepare(scope.ctx, sql, scope.client_types)
 
     def prepare_substrait(self, scope: Scope, plan: bytes) -> PreparedStatement:
         """Analyses a Substrait plan, which answers to the SQL policy as SQL does."""
-        statement = statements.prepare_substrait(scope.ctx, plan)
+        statement = statements.prepare_substrait(scope.ctx, plan, scope.client_types)
         self.admit_substrait(scope, plan)
         return statement
 
@@ -275,7 +277,9 @@ class Engine:
                 return self.writes.execute(
                     scope.ctx, statement, write, parameters, scope.governing.sql_options
                 )
-        return statements.execute(scope.ctx, statement, parameters, scope.governing.sql_options)
+        return statements.execute(
+            scope.ctx, statement, parameters, scope.governing.sql_options, scope.client_types
+        )
 
     def after_commit(self, commit: DeltaCommit) -> None:
         """Runs after every Delta commit of the server (SQL writes and ingest)."""

@@ -77,8 +77,9 @@ class CompletedResult:
 StatementResult = QueryResult | CompletedResult
 
 
-def prepare(ctx: SessionContext, sql: str) -> PreparedStatement:
-    """Classifies and plans `sql` without side effects; planning errors raise."""
+def prepare(ctx: SessionContext, sql: str, client_types: bool = True) -> PreparedStatement:
+    """Classifies and plans `sql` without side effects; planning errors raise.
+    With `client_types`, results take the types the JDBC driver reads."""
     numbered = number_question_marks(sql)
     try:
         df = ctx.sql_with_options(numbered, _QUERIES_ONLY)
@@ -92,7 +93,7 @@ def prepare(ctx: SessionContext, sql: str) -> PreparedStatement:
         if any(refused in message for refused in _DDL_REFUSED):
             return PreparedStatement(numbered, StatementKind.DDL, EMPTY_SCHEMA, EMPTY_SCHEMA)
         raise
-    client_df = with_client_types(df, df.schema())
+    client_df = with_client_types(df, df.schema()) if client_types else df
     parameters = parameter_schema(df)
     return PreparedStatement(
         numbered,
@@ -103,10 +104,12 @@ def prepare(ctx: SessionContext, sql: str) -> PreparedStatement:
     )
 
 
-def prepare_substrait(ctx: SessionContext, plan: bytes) -> PreparedStatement:
+def prepare_substrait(
+    ctx: SessionContext, plan: bytes, client_types: bool = True
+) -> PreparedStatement:
     """Analyses a serialized Substrait plan; unsupported parts raise."""
     df = substrait_dataframe(ctx, plan)
-    client_df = with_client_types(df, df.schema())
+    client_df = with_client_types(df, df.schema()) if client_types else df
     return PreparedStatement("", StatementKind.QUERY, client_df.schema(), EMPTY_SCHEMA, plan)
 
 
@@ -154,6 +157,7 @@ def execute(
     statement: PreparedStatement,
     parameters: Mapping[str, pa.Scalar] | None = None,
     options: SQLOptions | None = None,
+    client_types: bool = True,
 ) -> StatementResult:
     """Runs `statement`: a query is planned to stream, anything else runs to
     completion before this returns."""
@@ -170,7 +174,8 @@ def execute(
         )
     if isinstance(plan, EmptyRelation) and not df.schema().names:
         return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
-    df = with_client_types(df, df.schema())
+    if client_types:
+        df = with_client_types(df, df.schema())
     return QueryResult(df, df.schema(), plan_physical(ctx, df))
 
 

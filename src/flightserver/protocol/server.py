@@ -28,6 +28,7 @@ from flightserver.engine.session import (
 from flightserver.engine.statements import substrait_version
 from flightserver.ops.rpc import traced_call
 from flightserver.protocol import commands, metadata, schemas
+from flightserver.protocol.client_kind import CLIENT_KIND_KEY, ClientKindMiddlewareFactory
 from flightserver.protocol.errors import InvalidRequest, Unimplemented, to_flight_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
@@ -70,6 +71,7 @@ class FlightSqlServer(flight.FlightServerBase):
         """`role_of` names the role of a call's caller (None: the server has no users)."""
         middleware: dict[str, flight.ServerMiddlewareFactory] = {
             MIDDLEWARE_KEY: SessionMiddlewareFactory(),
+            CLIENT_KIND_KEY: ClientKindMiddlewareFactory(),
             **kwargs.pop("middleware", {}),
         }
         super().__init__(location, middleware=middleware, **kwargs)
