@@ -655,3 +655,30 @@ def test_bound_values_compute(bound: Report) -> None:
         "bind:setInt:SELECT value FROM generate_series(1, 5) ORDER BY value LIMIT ?"
     )
     assert limited.column("value") == [1, 2]
+
+
+# -- order through the client-type casts ------------------------------------------------
+
+# Unsigned results reach JDBC clients cast to signed types, a projection over the final
+# sort; round-robin repartitioning must not scramble the order (TPC-H Q16 once came back
+# unordered). Enough rows for several batches; one query sorts one partition, one merges.
+ORDERED_QUERIES = [
+    "SELECT CAST(value AS INT UNSIGNED) AS k FROM generate_series(1, 100000) ORDER BY k DESC",
+    "SELECT CAST(value % 30000 AS INT UNSIGNED) AS k, count(*) AS c"
+    " FROM generate_series(1, 200000) GROUP BY 1 ORDER BY c DESC, k",
+]
+
+
+@pytest.fixture(scope="module")
+def ordered(runner: ProbeRunner) -> Report:
+    return runner.run("execute", stdin="\0".join(ORDERED_QUERIES))
+
+
+def test_order_by_survives_the_client_type_casts(ordered: Report) -> None:
+    descending = ResultTable.from_json(ordered.value("execute:0")["result"])
+    assert descending.columns[0].jdbc_type == "BIGINT"  # the cast JDBC needs
+    assert descending.column("k") == list(range(100000, 0, -1))
+    grouped = ResultTable.from_json(ordered.value("execute:1")["result"])
+    keys = [(-count, key) for key, count in grouped.rows()]
+    assert len(keys) == 30000
+    assert keys == sorted(keys)

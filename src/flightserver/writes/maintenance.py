@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset
 from datafusion import SessionContext
 from deltalake import DeltaTable, TableFeatures
 
 from flightserver.artifacts.model import TableAdoption, TableMaintenanceRun
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import ensure_schema
+from flightserver.engine.memory_tables import memory_table
 from flightserver.writes.maintenance_config import MaintenancePolicy
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class Maintainer:
         if schema.table_exist(MAINTENANCE_TABLE):
             schema.deregister_table(MAINTENANCE_TABLE)
         table = pa.Table.from_pylist(rows, TABLE_SCHEMA)
-        schema.register_table(MAINTENANCE_TABLE, pyarrow.dataset.dataset(table))
+        schema.register_table(MAINTENANCE_TABLE, memory_table(table))
 
 
 TABLE_SCHEMA = pa.schema(
