@@ -1,23 +1,24 @@
 //! The ordered output rule: a result keeps the order its plan sorts it in.
 //!
-//! A projection the host adds over a query (the client-type casts) sits above
-//! the plan's final sort-preserving merge. DataFusion's round-robin
-//! repartitioning then spreads that merge's one ordered stream over several
-//! partitions to run the projection in parallel, and the root no longer
-//! requires the order, so the merged result is scrambled. This rule moves such
-//! projections below the final merge (each partition projects its own sorted
-//! run), and where the merge's order cannot be written over the projection's
-//! output, drops the repartitioning instead.
+//! A projection the host adds over a query (the client-type casts of JDBC
+//! results) sits above the plan's final sort. DataFusion's round-robin
+//! repartitioning then spreads that sort's one ordered stream over several
+//! partitions to run the projection in parallel; the root requires no order,
+//! so the merged result comes out scrambled. This rule drops such a
+//! repartitioning under the projections at the root: they run on the one
+//! ordered stream. It recognises nodes by name and rebuilds them with
+//! `replace_children`, as the host's plans reach it through DataFusion's FFI
+//! (no downcasts), and adds no nodes of its own.
 
 use std::sync::Arc;
 
 use datafusion_common::Result;
 use datafusion_common::config::ConfigOptions;
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
-use datafusion_physical_plan::projection::{ProjectionExec, make_with_child, update_ordering};
-use datafusion_physical_plan::repartition::RepartitionExec;
-use datafusion_physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
-use datafusion_physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
+use datafusion_physical_plan::{
+    ChildrenPropertiesMode, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    ReplaceChildrenOptions,
+};
 
 /// Keeps the root's order through the projections on top; see the module documentation.
 #[derive(Debug, Default)]
@@ -46,37 +47,31 @@ impl PhysicalOptimizerRule for OrderedOutput {
 }
 
 fn keep_order(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
-    let Some(projection) = plan.downcast_ref::<ProjectionExec>() else {
-        return Ok(plan);
-    };
-    let input = keep_order(Arc::clone(projection.input()))?;
-    let input = without_round_robin(input);
-    if let Some(merge) = input.downcast_ref::<SortPreservingMergeExec>()
-        && let Some(ordering) = update_ordering(merge.expr().clone(), projection.expr())?
-    {
-        let below = make_with_child(projection, merge.input())?;
-        let merged = SortPreservingMergeExec::new(ordering, below).with_fetch(merge.fetch());
-        return Ok(Arc::new(merged));
-    }
-    if Arc::ptr_eq(&input, projection.input()) {
+    if plan.name() != "ProjectionExec" || plan.children().len() != 1 {
         return Ok(plan);
     }
-    make_with_child(projection, &input)
+    let input = Arc::clone(plan.children()[0]);
+    let kept = keep_order(Arc::clone(&input))?;
+    let kept = ordered_input(&kept).unwrap_or(kept);
+    if Arc::ptr_eq(&kept, &input) {
+        return Ok(plan);
+    }
+    plan.replace_children(
+        vec![kept],
+        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+    )
 }
 
-/// `plan` without a round-robin repartitioning of one ordered partition.
-fn without_round_robin(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
-    if let Some(repartition) = plan.downcast_ref::<RepartitionExec>() {
-        let input = repartition.input();
-        let round_robin = matches!(repartition.partitioning(), Partitioning::RoundRobinBatch(_));
-        if round_robin
-            && input.output_partitioning().partition_count() == 1
-            && input.output_ordering().is_some()
-        {
-            return Arc::clone(input);
-        }
+/// The one ordered partition a round-robin repartitioning spreads, if `plan` is one.
+fn ordered_input(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
+    if plan.name() != "RepartitionExec" || plan.children().len() != 1 {
+        return None;
     }
-    plan
+    let input = plan.children()[0];
+    let round_robin = matches!(plan.output_partitioning(), Partitioning::RoundRobinBatch(_));
+    let one_ordered =
+        input.output_partitioning().partition_count() == 1 && input.output_ordering().is_some();
+    (round_robin && one_ordered).then(|| Arc::clone(input))
 }
 
 #[cfg(test)]
@@ -86,7 +81,10 @@ mod tests {
     use datafusion_physical_expr::expressions::{CastExpr, col};
     use datafusion_physical_expr::{LexOrdering, PhysicalSortExpr};
     use datafusion_physical_plan::empty::EmptyExec;
+    use datafusion_physical_plan::projection::ProjectionExec;
     use datafusion_physical_plan::projection::ProjectionExpr;
+    use datafusion_physical_plan::repartition::RepartitionExec;
+    use datafusion_physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 
     fn schema() -> Arc<Schema> {
         Arc::new(Schema::new(vec![
@@ -119,12 +117,22 @@ mod tests {
     }
 
     #[test]
-    fn the_projection_moves_below_the_final_merge() -> Result<()> {
-        let plan = OrderedOutput.optimize(cast_over_merge(true)?, &ConfigOptions::default())?;
-        assert!(plan.is::<SortPreservingMergeExec>());
+    fn the_projection_runs_on_the_one_ordered_stream() -> Result<()> {
+        let before = cast_over_merge(true)?;
+        assert_eq!(before.output_partitioning().partition_count(), 4);
+        let plan = OrderedOutput.optimize(before, &ConfigOptions::default())?;
+        assert_eq!(plan.name(), "ProjectionExec");
         assert_eq!(plan.output_partitioning().partition_count(), 1);
-        assert!(plan.children()[0].is::<ProjectionExec>());
+        assert_eq!(plan.children()[0].name(), "SortPreservingMergeExec");
         assert_eq!(plan.schema().field(0).data_type(), &DataType::Int64);
+        Ok(())
+    }
+
+    #[test]
+    fn a_projection_directly_over_the_merge_is_left_alone() -> Result<()> {
+        let plan = cast_over_merge(false)?;
+        let optimized = OrderedOutput.optimize(Arc::clone(&plan), &ConfigOptions::default())?;
+        assert!(Arc::ptr_eq(&plan, &optimized));
         Ok(())
     }
 

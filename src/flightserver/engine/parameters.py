@@ -93,7 +93,7 @@ _PLACEHOLDER_NAME = re.compile(r"\$(\d+)\b")
 UNTYPED_KEY = b"flightserver.untyped"
 
 
-def parameter_schema(df: DataFrame) -> pa.Schema:
+def parameter_schema(df: DataFrame, client_types: bool = True) -> pa.Schema:
     """One nullable field per placeholder ($1, $2, ...), typed as DataFusion inferred.
 
     A placeholder without an inferred type is typed by a CAST around it, a
@@ -106,14 +106,22 @@ def parameter_schema(df: DataFrame) -> pa.Schema:
     if not found:
         return pa.schema([])
     return pa.schema(
-        [_parameter_field(index, found.get(index)) for index in range(1, max(found) + 1)]
+        [
+            _parameter_field(index, found.get(index), client_types)
+            for index in range(1, max(found) + 1)
+        ]
     )
 
 
-def _parameter_field(index: int, data_type: pa.DataType | None) -> pa.Field:
+def _parameter_field(index: int, data_type: pa.DataType | None, client_types: bool) -> pa.Field:
     if data_type is None:
         return pa.field(f"${index}", UNTYPED_PARAMETER, metadata={UNTYPED_KEY: b"true"})
-    return pa.field(f"${index}", client_type(data_type))
+    announced = client_type(data_type)
+    if client_types and isinstance(announced, pa.TimestampType):
+        # The JDBC driver (18.x) writes setTimestamp's milliseconds into the vector
+        # whatever its unit: announced in milliseconds, they arrive right.
+        announced = pa.timestamp("ms", announced.tz)
+    return pa.field(f"${index}", announced)
 
 
 def is_untyped(parameter: pa.Field) -> bool:

@@ -88,13 +88,13 @@ def prepare(ctx: SessionContext, sql: str, client_types: bool = True) -> Prepare
         if _DML_REFUSED in message:
             df = ctx.sql_with_options(numbered, _NO_DDL)
             return PreparedStatement(
-                numbered, StatementKind.UPDATE, EMPTY_SCHEMA, parameter_schema(df)
+                numbered, StatementKind.UPDATE, EMPTY_SCHEMA, parameter_schema(df, client_types)
             )
         if any(refused in message for refused in _DDL_REFUSED):
             return PreparedStatement(numbered, StatementKind.DDL, EMPTY_SCHEMA, EMPTY_SCHEMA)
         raise
     client_df = with_client_types(df, df.schema()) if client_types else df
-    parameters = parameter_schema(df)
+    parameters = parameter_schema(df, client_types)
     return PreparedStatement(
         numbered,
         StatementKind.QUERY,

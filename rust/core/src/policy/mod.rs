@@ -278,4 +278,3 @@ fn opening_option(class: StatementClass) -> String {
 
 #[cfg(test)]
 mod tests;
-
