@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from tests.conformance.report import summary_table, update_docs
+from tests.conformance.runner import Verdict
+from tests.conformance.slt import Record
 from tests.conformance.suite import suite_files
 from tests.conformance.suite_run import FileResult, Suite
 
@@ -25,7 +27,13 @@ def main() -> int:
     parser.add_argument("files", nargs="*", help="files under test_files/ (default: all)")
     parser.add_argument("--update-docs", action="store_true", help=f"rewrite {DOCS.name}'s table")
     parser.add_argument("--json", type=Path, help="write every verdict here")
+    parser.add_argument(
+        "--from-json", type=Path, nargs="+", help="report earlier runs' verdicts (no run)"
+    )
     options = parser.parse_args()
+    if options.from_json:
+        results = [result for path in options.from_json for result in _load(path)]
+        return _report(results, 0.0, options)
     started = time.monotonic()
     results: list[FileResult] = []
     with Suite() as suite:
@@ -43,14 +51,35 @@ def main() -> int:
                 where = difference.record.record.where
                 why = difference.reason or "UNEXPLAINED"
                 print(f"    {where}: {why}: {difference.record.failure}", flush=True)
-    minutes = (time.monotonic() - started) / 60
+    if options.json:
+        options.json.write_text(json.dumps([_verdicts(result) for result in results], indent=1))
+    return _report(results, (time.monotonic() - started) / 60, options)
+
+
+def _report(results: list[FileResult], minutes: float, options: argparse.Namespace) -> int:
+    for result in results:
+        for difference in result.unexplained:
+            where = difference.record.record.where
+            print(f"UNEXPLAINED {result.name} {where}: {difference.record.failure}")
     table = summary_table(results, minutes)
     print(table)
     if options.update_docs:
         update_docs(DOCS, table)
-    if options.json:
-        options.json.write_text(json.dumps([_verdicts(result) for result in results], indent=1))
     return 1 if any(result.unexplained for result in results) else 0
+
+
+def _load(path: Path) -> list[FileResult]:
+    results: list[FileResult] = []
+    for entry in json.loads(path.read_text()):
+        ours: list[Verdict] = []
+        theirs: list[Verdict] = []
+        for record in entry["records"]:
+            name, line = record["where"].rsplit(":", 1)
+            parsed = Record(Path(name), int(line), record["sql"], is_query=False)
+            ours.append(Verdict(parsed, record["in_process"]))
+            theirs.append(Verdict(parsed, record["server"]))
+        results.append(FileResult(entry["file"], ours, theirs))
+    return results
 
 
 def _verdicts(result: FileResult) -> dict[str, object]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 
 from flightserver.config import ServerConfig
-from tests.conformance.differences import documented_difference
+from tests.conformance.differences import classify
 from tests.conformance.engines import InProcess, ThroughServer
 from tests.conformance.normalize import Formatter
 from tests.conformance.runner import Verdict, run_file
@@ -65,10 +65,15 @@ class FileResult:
 
     @property
     def server_only_failures(self) -> list[Difference]:
-        return [
-            Difference(theirs, documented_difference(self.name, theirs))
+        only = [
+            ours.passed and not theirs.passed
             for ours, theirs in zip(self.in_process, self.server, strict=True)
-            if ours.passed and not theirs.passed
+        ]
+        reasons = classify(self.server, only)
+        return [
+            Difference(verdict, reason)
+            for verdict, reason, failed in zip(self.server, reasons, only, strict=True)
+            if failed
         ]
 
     @property
