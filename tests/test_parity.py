@@ -148,3 +148,19 @@ def test_cast_parameters_bind_and_compute(conn: flightsql.Connection) -> None:
             "ARGENTINA",
             "BRAZIL",
         ]
+
+
+# -- result types ------------------------------------------------------------------------
+
+
+def test_native_clients_get_datafusions_types(conn: flightsql.Connection) -> None:
+    sql = (
+        "SELECT CAST(7 AS INT UNSIGNED) AS u,"
+        " arrow_cast(0, 'Timestamp(Second, Some(\"+05:00\"))') AS zoned,"
+        " arrow_cast('a', 'Dictionary(Int32, Utf8)') AS dictionary"
+    )
+    result = query(conn, sql)
+    assert result.schema.types == [pa.uint32(), pa.timestamp("s", "+05:00"), pa.utf8()]
+    assert result.column("u").to_pylist() == [7]
+    assert result.column("zoned").cast(pa.int64()).to_pylist() == [0]
+    assert result.column("dictionary").to_pylist() == ["a"]

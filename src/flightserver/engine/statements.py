@@ -93,7 +93,7 @@ def prepare(ctx: SessionContext, sql: str, client_types: bool = True) -> Prepare
         if any(refused in message for refused in _DDL_REFUSED):
             return PreparedStatement(numbered, StatementKind.DDL, EMPTY_SCHEMA, EMPTY_SCHEMA)
         raise
-    client_df = with_client_types(df, df.schema()) if client_types else df
+    client_df = with_client_types(df, df.schema(), client_types)
     parameters = parameter_schema(df, client_types)
     return PreparedStatement(
         numbered,
@@ -109,7 +109,7 @@ def prepare_substrait(
 ) -> PreparedStatement:
     """Analyses a serialized Substrait plan; unsupported parts raise."""
     df = substrait_dataframe(ctx, plan)
-    client_df = with_client_types(df, df.schema()) if client_types else df
+    client_df = with_client_types(df, df.schema(), client_types)
     return PreparedStatement("", StatementKind.QUERY, client_df.schema(), EMPTY_SCHEMA, plan)
 
 
@@ -174,8 +174,7 @@ def execute(
         )
     if isinstance(plan, EmptyRelation) and not df.schema().names:
         return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
-    if client_types:
-        df = with_client_types(df, df.schema())
+    df = with_client_types(df, df.schema(), client_types)
     return QueryResult(df, df.schema(), plan_physical(ctx, df))
 
 
