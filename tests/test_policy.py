@@ -113,8 +113,8 @@ def _every_field_changed() -> PolicyConfig:
         allow_query=False,
         allow_explain=False,
         allow_ddl=False,
-        allow_dml=True,
-        allow_copy=True,
+        allow_dml=False,
+        allow_copy=False,
         allow_session=True,
         allowed_locations=["/data", "s3://bucket/prefix"],
         allowed_schemes=["gs"],
@@ -161,14 +161,14 @@ def test_rulepack_identity_is_readable_and_follows_its_configuration() -> None:
     assert re.fullmatch("[0-9a-f]{64}", default.config_hash)
     assert json.loads(default.config_json) == {
         "scan_budget": {"max_scan_rows": None, "max_scan_bytes": None},
-        "writes_allowed": False,
+        "writes_allowed": True,
         "max_result_rows": None,
         "max_endpoints": 1,
     }
     assert rulepack().config_hash == default.config_hash
     # Settings the rules read change the hash; others do not.
     assert rulepack(max_result_rows=5).config_hash != default.config_hash
-    assert rulepack(allow_copy=True).config_hash != default.config_hash
+    assert rulepack(allow_dml=False, allow_copy=False).config_hash != default.config_hash
     assert rulepack(allow_explain=False).config_hash == default.config_hash
     names = [rule.name for rule in default.rules()]
     assert names == [
@@ -176,12 +176,16 @@ def test_rulepack_identity_is_readable_and_follows_its_configuration() -> None:
         "flightserver.sink_guard",
         "flightserver.result_rows",
         "flightserver.scan_recorder",
+        "flightserver.ordered_output",
         "flightserver.flight_output",
     ]
 
 
+READ_ONLY = PolicyConfig(allow_ddl=False, allow_dml=False, allow_copy=False)
+
+
 def test_check_raises_policy_violation_and_syntax_error() -> None:
-    policy = build_policy(ServerConfig(catalog_dir=str(DEMO_CATALOG)))
+    policy = build_policy(ServerConfig(catalog_dir=str(DEMO_CATALOG), policy=READ_ONLY))
     policy.check_sql("SELECT 1")
     with pytest.raises(PolicyViolation, match=r"flightserver\.policy\.statement_class"):
         policy.check_sql("INSERT INTO nation SELECT * FROM nation")
@@ -193,7 +197,7 @@ def test_check_raises_policy_violation_and_syntax_error() -> None:
 
 
 def test_sql_options_back_up_the_statement_classes() -> None:
-    read_only = ServerConfig(policy=PolicyConfig(allow_ddl=False))
+    read_only = ServerConfig(policy=READ_ONLY)
     ctx = SessionContext()
     options = sql_options(build_policy(read_only))
     for sql, refusal in [
@@ -209,7 +213,7 @@ def test_sql_options_back_up_the_statement_classes() -> None:
 def test_sink_guard_refuses_writing_plans_the_checker_never_saw(tmp_path: Path) -> None:
     """The physical rule alone (ctx.sql without the checker) stops a COPY."""
     ctx = SessionContext()
-    for rule in Rulepack(build_policy(ServerConfig())).rules():
+    for rule in Rulepack(build_policy(ServerConfig(policy=READ_ONLY))).rules():
         ctx.add_physical_optimizer_rule(rule)
     target = tmp_path / "x.parquet"
     with pytest.raises(Exception, match=r"flightserver\.sink_guard.*DataSinkExec"):
