@@ -32,7 +32,9 @@ def main() -> int:
     )
     options = parser.parse_args()
     if options.from_json:
-        results = [result for path in options.from_json for result in _load(path)]
+        # A later file's results replace an earlier run's of the same file.
+        by_name = {result.name: result for path in options.from_json for result in _load(path)}
+        results = sorted(by_name.values(), key=lambda result: result.name)
         return _report(results, 0.0, options)
     started = time.monotonic()
     results: list[FileResult] = []
