@@ -164,3 +164,9 @@ def test_native_clients_get_datafusions_types(conn: flightsql.Connection) -> Non
     assert result.column("u").to_pylist() == [7]
     assert result.column("zoned").cast(pa.int64()).to_pylist() == [0]
     assert result.column("dictionary").to_pylist() == ["a"]
+
+
+def test_sql_prepare_and_execute_run_as_in_process(without_round_robin: ServerProcess) -> None:
+    with flightsql.connect(without_round_robin.uri, autocommit=True) as conn:
+        query(conn, "PREPARE add_one(INT) AS SELECT $1 + 1 AS v")
+        assert query(conn, "EXECUTE add_one(41)").to_pylist() == [{"v": 42}]

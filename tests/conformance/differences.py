@@ -34,6 +34,10 @@ DOCUMENTED: tuple[Documented, ...] = (
     Documented(PROTECTED_SETTING, failure=re.compile(r"flightserver\.policy\.setting")),
     Documented(DELTA_TABLES, failure=re.compile(r"for Delta Lake|Delta|deltalake", _FLAGS)),
     Documented(
+        DELTA_TABLES,
+        sql=re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\b(?!.*\bLOCATION\b)", _FLAGS),
+    ),
+    Documented(
         UPDATE_COUNTS,
         sql=re.compile(r"^\s*(INSERT|COPY|CREATE|UPDATE|DELETE|TRUNCATE)\b", _FLAGS),
         failure=re.compile(r"^column types '', expected"),

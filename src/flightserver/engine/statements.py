@@ -7,6 +7,7 @@ run to completion here, and only queries are left to stream.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,6 +32,8 @@ _QUERIES_ONLY = (
     SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 )
 _NO_DDL = SQLOptions().with_allow_ddl(False).with_allow_statements(False)
+_NO_DDL_OR_DML = SQLOptions().with_allow_ddl(False).with_allow_dml(False)
+_EXECUTE = re.compile(r"\s*EXECUTE\b", re.IGNORECASE)
 # DataFusion's messages for the refusals above (datafusion 55).
 _DML_REFUSED = "DML not supported"
 _DDL_REFUSED = ("DDL not supported", "Statement not supported")
@@ -90,9 +93,13 @@ def prepare(ctx: SessionContext, sql: str, client_types: bool = True) -> Prepare
             return PreparedStatement(
                 numbered, StatementKind.UPDATE, EMPTY_SCHEMA, parameter_schema(df, client_types)
             )
-        if any(refused in message for refused in _DDL_REFUSED):
+        if _EXECUTE.match(numbered):
+            # EXECUTE of a SQL-level prepared plan is a query: planning it has no effect.
+            df = ctx.sql_with_options(numbered, _NO_DDL_OR_DML)
+        elif any(refused in message for refused in _DDL_REFUSED):
             return PreparedStatement(numbered, StatementKind.DDL, EMPTY_SCHEMA, EMPTY_SCHEMA)
-        raise
+        else:
+            raise
     client_df = with_client_types(df, df.schema(), client_types)
     parameters = parameter_schema(df, client_types)
     return PreparedStatement(
