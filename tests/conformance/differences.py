@@ -27,6 +27,7 @@ PROTECTED_SETTING = "protected setting"
 DELTA_TABLES = "CREATE TABLE makes a Delta table"
 UPDATE_COUNTS = "update counts"
 EXPLAIN = "EXPLAIN shows the server's plan"
+DICTIONARIES = "dictionaries are sent decoded"
 CONSEQUENCE = "consequence of an earlier difference"
 
 _FLAGS = re.IGNORECASE | re.DOTALL
@@ -43,6 +44,11 @@ DOCUMENTED: tuple[Documented, ...] = (
         failure=re.compile(r"^column types '', expected"),
     ),
     Documented(EXPLAIN, sql=re.compile(r"^\s*EXPLAIN\b", _FLAGS)),
+    Documented(
+        DICTIONARIES,
+        sql=re.compile(r"Dictionary\(", _FLAGS),
+        failure=re.compile(r"^column types|^rows differ"),
+    ),
 )
 
 # A statement whose server-only failure leaves later records without its effect.

@@ -34,6 +34,7 @@ allow_dml = true
 allow_copy = true
 allow_session = true
 allowed_locations = ["/"]
+allowed_schemes = ["s3", "s3a", "gs", "gcs", "az", "azure", "abfs", "abfss", "http", "https", "hf"]
 """
 
 
