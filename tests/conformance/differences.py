@@ -40,7 +40,9 @@ DOCUMENTED: tuple[Documented, ...] = (
     ),
     Documented(
         UPDATE_COUNTS,
-        sql=re.compile(r"^\s*(INSERT|COPY|CREATE|UPDATE|DELETE|TRUNCATE)\b", _FLAGS),
+        sql=re.compile(
+            r"^(?:\s*--[^\n]*\n)*\s*(INSERT|COPY|CREATE|UPDATE|DELETE|TRUNCATE)\b", _FLAGS
+        ),
         failure=re.compile(r"^column types '', expected"),
     ),
     Documented(EXPLAIN, sql=re.compile(r"^\s*EXPLAIN\b", _FLAGS)),

@@ -85,5 +85,7 @@ def test_the_file_format(tmp_path: Path) -> None:
     )
     assert records[2].error == ExpectedError(pattern="DataFusion error: .* not found")
     assert records[3].error == ExpectedError(exact="DataFusion error: exact message")
-    assert records[2].error.matches("DataFusion error: table x not found")
-    assert not records[2].error.matches("DataFusion error: other")
+    expected = records[2].error
+    assert expected is not None
+    assert expected.matches("DataFusion error: table x not found")
+    assert not expected.matches("DataFusion error: other")

@@ -147,11 +147,22 @@ def _print_table(schema: pa.Schema, batches: Iterator[pa.RecordBatch], max_rows:
 
 
 def _print_csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
+    import pyarrow
     import pyarrow.csv as pacsv
 
-    with pacsv.CSVWriter(sys.stdout.buffer, schema) as writer:
+    # pyarrow's CSV writer has no view types; the server sends them to native clients.
+    views: dict[pyarrow.DataType, pyarrow.DataType] = {
+        pyarrow.string_view(): pyarrow.utf8(),
+        pyarrow.binary_view(): pyarrow.binary(),
+    }
+    classic = pyarrow.schema([field.with_type(_classic(views, field.type)) for field in schema])
+    with pacsv.CSVWriter(sys.stdout.buffer, classic) as writer:
         for batch in batches:
-            writer.write_batch(batch)
+            writer.write_batch(batch.cast(classic) if classic != schema else batch)
+
+
+def _classic(views: dict[pa.DataType, pa.DataType], data_type: pa.DataType) -> pa.DataType:
+    return views.get(data_type, data_type)
 
 
 def _print_json(batches: Iterator[pa.RecordBatch]) -> None:
