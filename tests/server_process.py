@@ -31,10 +31,12 @@ class ServerProcess:
     def start(
         cls,
         args: Sequence[str],
+        *,
         env: dict[str, str] | None = None,
         timeout: float = 60.0,
         command: Sequence[str] = (sys.executable, "-m", "flightserver", "serve", "--port", "0"),
         listening: re.Pattern[str] = _LISTENING,
+        cwd: str | None = None,
     ) -> ServerProcess:
         """Starts `COMMAND ARGS` (COMMAND: `flightserver serve --port 0`) and waits until
         it prints a line matching `listening` (default: flightserver's "listening on")."""
@@ -45,6 +47,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
         server = cls(process, started, listening=listening)
         ready = threading.Event()

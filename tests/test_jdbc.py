@@ -9,6 +9,7 @@ scenario's JVM runs once per version however many tests read its report.
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -589,3 +590,95 @@ def test_reads_every_common_type(
                 f"{error['class']}: {error['message']}\n{error['trace']}"
             )
     assert not mismatches, "\n".join(mismatches)
+
+
+# -- parameters -------------------------------------------------------------------------
+
+# setter, value bound, SQL type it binds, the value read back (as `decode` gives it).
+BINDINGS = [
+    ("setInt", "41", "INT", 41),
+    ("setLong", "9000000000", "BIGINT", 9000000000),
+    ("setDouble", "2.5", "DOUBLE", 2.5),
+    ("setBigDecimal", "12.34", "DECIMAL(10, 2)", Decimal("12.34")),
+    ("setString", "grüße", "VARCHAR", "grüße"),
+    ("setDate", "2024-02-29", "DATE", dt.date(2024, 2, 29)),
+    ("setBoolean", "true", "BOOLEAN", True),
+]
+
+
+def _binding_lines() -> list[str]:
+    lines: list[str] = []
+    for setter, value, sql_type, _ in BINDINGS:
+        lines.append(f"{setter}\t{value}\tSELECT CAST(? AS {sql_type}) AS v")
+        column = f"SELECT v FROM (SELECT CAST({_literal(value, sql_type)} AS {sql_type}) AS v) t"
+        lines.append(f"{setter}\t{value}\t{column} WHERE v = ?")
+    lines.append("setLong\t41\tSELECT CAST(? AS BIGINT) + 1 AS v")
+    lines.append("setTimestamp\t2024-02-29 12:30:00\tSELECT CAST(? AS TIMESTAMP) AS v")
+    lines.append("setNull\tBIGINT\tSELECT CAST(? AS BIGINT) AS v")
+    lines.append("setInt\t2\tSELECT value FROM generate_series(1, 5) ORDER BY value LIMIT ?")
+    return lines
+
+
+def _literal(value: str, sql_type: str) -> str:
+    return (
+        value
+        if sql_type in {"INT", "BIGINT", "DOUBLE", "DECIMAL(10, 2)", "BOOLEAN"}
+        else (f"'{value}'")
+    )
+
+
+@pytest.fixture(scope="module")
+def bound(runner: ProbeRunner) -> Report:
+    return runner.run("bind", stdin="\n".join(_binding_lines()))
+
+
+def test_every_setter_binds_to_a_typed_placeholder(bound: Report) -> None:
+    steps = [name for name in bound.names("bind:")]
+    assert len(steps) == len(_binding_lines())
+    assert failures(bound, steps) == []
+    for setter, value, sql_type, wanted in BINDINGS:
+        cast = bound.table(f"bind:{setter}:SELECT CAST(? AS {sql_type}) AS v")
+        assert cast.column("v") == [wanted]
+        column = f"SELECT v FROM (SELECT CAST({_literal(value, sql_type)} AS {sql_type}) AS v) t"
+        compared = bound.table(f"bind:{setter}:{column} WHERE v = ?")
+        assert compared.column("v") == [wanted]
+
+
+def test_bound_values_compute(bound: Report) -> None:
+    assert bound.table("bind:setLong:SELECT CAST(? AS BIGINT) + 1 AS v").column("v") == [42]
+    timestamp = bound.table("bind:setTimestamp:SELECT CAST(? AS TIMESTAMP) AS v").column("v")
+    assert timestamp == [
+        int(dt.datetime(2024, 2, 29, 12, 30, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
+    ]
+    assert bound.table("bind:setNull:SELECT CAST(? AS BIGINT) AS v").column("v") == [None]
+    limited = bound.table(
+        "bind:setInt:SELECT value FROM generate_series(1, 5) ORDER BY value LIMIT ?"
+    )
+    assert limited.column("value") == [1, 2]
+
+
+# -- order through the client-type casts ------------------------------------------------
+
+# Unsigned results reach JDBC clients cast to signed types, a projection over the final
+# sort; round-robin repartitioning must not scramble the order (TPC-H Q16 once came back
+# unordered). Enough rows for several batches; one query sorts one partition, one merges.
+ORDERED_QUERIES = [
+    "SELECT CAST(value AS INT UNSIGNED) AS k FROM generate_series(1, 100000) ORDER BY k DESC",
+    "SELECT CAST(value % 30000 AS INT UNSIGNED) AS k, count(*) AS c"
+    " FROM generate_series(1, 200000) GROUP BY 1 ORDER BY c DESC, k",
+]
+
+
+@pytest.fixture(scope="module")
+def ordered(runner: ProbeRunner) -> Report:
+    return runner.run("execute", stdin="\0".join(ORDERED_QUERIES))
+
+
+def test_order_by_survives_the_client_type_casts(ordered: Report) -> None:
+    descending = ResultTable.from_json(ordered.value("execute:0")["result"])
+    assert descending.columns[0].jdbc_type == "BIGINT"  # the cast JDBC needs
+    assert descending.column("k") == list(range(100000, 0, -1))
+    grouped = ResultTable.from_json(ordered.value("execute:1")["result"])
+    keys = [(-count, key) for key, count in grouped.rows()]
+    assert len(keys) == 30000
+    assert keys == sorted(keys)

@@ -209,6 +209,7 @@ def test_rulepack_identity_is_readable_through_an_action(
         "flightserver.sink_guard",
         "flightserver.result_rows",
         "flightserver.scan_recorder",
+        "flightserver.ordered_output",
         "flightserver.flight_output",
     ]
     assert rulepack["config"]["max_endpoints"] == 8

@@ -73,6 +73,14 @@ def default_policy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]
 
 
 @pytest.fixture(scope="module")
+def read_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A server whose policy refuses writes (allow_dml and allow_copy off)."""
+    flags = ["--policy-allow-dml", "false", "--policy-allow-copy", "false"]
+    with serve(tmp_path_factory.mktemp("read-only"), *flags) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
 def copy_allowed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with serve(tmp_path_factory.mktemp("copy"), "--policy-allow-copy", "true") as served:
         yield served
@@ -105,8 +113,8 @@ def _every_field_changed() -> PolicyConfig:
         allow_query=False,
         allow_explain=False,
         allow_ddl=False,
-        allow_dml=True,
-        allow_copy=True,
+        allow_dml=False,
+        allow_copy=False,
         allow_session=True,
         allowed_locations=["/data", "s3://bucket/prefix"],
         allowed_schemes=["gs"],
@@ -153,14 +161,14 @@ def test_rulepack_identity_is_readable_and_follows_its_configuration() -> None:
     assert re.fullmatch("[0-9a-f]{64}", default.config_hash)
     assert json.loads(default.config_json) == {
         "scan_budget": {"max_scan_rows": None, "max_scan_bytes": None},
-        "writes_allowed": False,
+        "writes_allowed": True,
         "max_result_rows": None,
         "max_endpoints": 1,
     }
     assert rulepack().config_hash == default.config_hash
     # Settings the rules read change the hash; others do not.
     assert rulepack(max_result_rows=5).config_hash != default.config_hash
-    assert rulepack(allow_copy=True).config_hash != default.config_hash
+    assert rulepack(allow_dml=False, allow_copy=False).config_hash != default.config_hash
     assert rulepack(allow_explain=False).config_hash == default.config_hash
     names = [rule.name for rule in default.rules()]
     assert names == [
@@ -168,12 +176,16 @@ def test_rulepack_identity_is_readable_and_follows_its_configuration() -> None:
         "flightserver.sink_guard",
         "flightserver.result_rows",
         "flightserver.scan_recorder",
+        "flightserver.ordered_output",
         "flightserver.flight_output",
     ]
 
 
+READ_ONLY = PolicyConfig(allow_ddl=False, allow_dml=False, allow_copy=False)
+
+
 def test_check_raises_policy_violation_and_syntax_error() -> None:
-    policy = build_policy(ServerConfig(catalog_dir=str(DEMO_CATALOG)))
+    policy = build_policy(ServerConfig(catalog_dir=str(DEMO_CATALOG), policy=READ_ONLY))
     policy.check_sql("SELECT 1")
     with pytest.raises(PolicyViolation, match=r"flightserver\.policy\.statement_class"):
         policy.check_sql("INSERT INTO nation SELECT * FROM nation")
@@ -185,7 +197,7 @@ def test_check_raises_policy_violation_and_syntax_error() -> None:
 
 
 def test_sql_options_back_up_the_statement_classes() -> None:
-    read_only = ServerConfig(policy=PolicyConfig(allow_ddl=False))
+    read_only = ServerConfig(policy=READ_ONLY)
     ctx = SessionContext()
     options = sql_options(build_policy(read_only))
     for sql, refusal in [
@@ -201,7 +213,7 @@ def test_sql_options_back_up_the_statement_classes() -> None:
 def test_sink_guard_refuses_writing_plans_the_checker_never_saw(tmp_path: Path) -> None:
     """The physical rule alone (ctx.sql without the checker) stops a COPY."""
     ctx = SessionContext()
-    for rule in Rulepack(build_policy(ServerConfig())).rules():
+    for rule in Rulepack(build_policy(ServerConfig(policy=READ_ONLY))).rules():
         ctx.add_physical_optimizer_rule(rule)
     target = tmp_path / "x.parquet"
     with pytest.raises(Exception, match=r"flightserver\.sink_guard.*DataSinkExec"):
@@ -264,17 +276,39 @@ def test_locations_outside_the_roots_are_denied_out_of_the_box(default_policy: S
     message = denied(default_policy, "CREATE EXTERNAL TABLE etc STORED AS CSV LOCATION '/etc'")
     assert "flightserver.policy.location" in message
     assert "CREATE EXTERNAL TABLE ... LOCATION '/etc' resolves to /etc" in message
+    assert "policy.allowed_locations (TOML) opens it" in message
     message = denied(default_policy, "COPY (SELECT 1) TO '/etc/x.parquet'")
-    assert "flightserver.policy.statement_class" in message
-    assert "COPY TO is a statement of class copy" in message
+    assert "flightserver.policy.location" in message
+    assert "COPY ... TO '/etc/x.parquet' resolves to /etc/x.parquet" in message
 
 
-def test_writes_are_denied_by_class_by_default(default_policy: Served) -> None:
-    message = denied(default_policy, "INSERT INTO nation SELECT * FROM nation")
-    assert "INSERT is a statement of class dml" in message
-    assert rows_of(default_policy, "SELECT count(*) AS n FROM nation") == [{"n": 25}]
+def test_writes_inside_the_state_folder_work_by_default(default_policy: Served) -> None:
+    with default_policy.connect() as conn:
+        query(conn, "CREATE TABLE default_writes AS SELECT * FROM region")
+        query(conn, "INSERT INTO default_writes SELECT * FROM region")
+        counted = query(conn, "SELECT count(*) AS n FROM default_writes").to_pylist()
+        assert counted == [{"n": 10}]
+        with conn.cursor() as cursor:
+            cursor.adbc_ingest("default_ingest", pa.table({"a": [1, 2]}), mode="create")
+        assert query(conn, "SELECT count(*) AS n FROM default_ingest").to_pylist() == [{"n": 2}]
+    target = default_policy.state / "exports" / "region.parquet"
+    rows_of(default_policy, f"COPY (SELECT * FROM region) TO '{target}'")
+    assert pyarrow.parquet.read_table(target).num_rows == 5
+
+
+def test_refusals_name_the_option_that_opens_them(default_policy: Served) -> None:
     message = denied(default_policy, "SET datafusion.execution.batch_size = 1")
     assert "SET is a statement of class session" in message
+    assert "policy.allow_session = true opens it" in message
+
+
+def test_a_read_only_policy_refuses_writes_by_class(read_only: Served) -> None:
+    message = denied(read_only, "INSERT INTO nation SELECT * FROM nation")
+    assert "INSERT is a statement of class dml" in message
+    assert "policy.allow_dml = true opens it" in message
+    assert rows_of(read_only, "SELECT count(*) AS n FROM nation") == [{"n": 25}]
+    message = denied(read_only, "COPY (SELECT 1) TO 'x.parquet'")
+    assert "policy.allow_copy = true opens it" in message
 
 
 COPY_BYPASSES = [
@@ -289,11 +323,11 @@ COPY_BYPASSES = [
 
 
 @pytest.mark.parametrize("template", COPY_BYPASSES)
-def test_copy_is_denied_however_it_is_spelled(default_policy: Served, template: str) -> None:
-    target = default_policy.outside / "x.parquet"
-    message = denied(default_policy, template.format(target=target))
+def test_copy_is_denied_however_it_is_spelled(read_only: Served, template: str) -> None:
+    target = read_only.outside / "x.parquet"
+    message = denied(read_only, template.format(target=target))
     assert "flightserver.policy.statement_class" in message
-    assert nothing_written(default_policy.outside)
+    assert nothing_written(read_only.outside)
 
 
 def test_several_statements_are_refused_before_any_runs(default_policy: Served) -> None:

@@ -51,9 +51,15 @@ class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         ),
     ] = True
     allow_dml: Annotated[
-        bool, msgspec.Meta(description="Allow DML: INSERT, UPDATE, DELETE, MERGE, TRUNCATE.")
-    ] = False
-    allow_copy: Annotated[bool, msgspec.Meta(description="Allow COPY ... TO.")] = False
+        bool,
+        msgspec.Meta(
+            description="Allow DML: INSERT, UPDATE, DELETE, MERGE, TRUNCATE, and bulk ingest "
+            "(writes land only in allowed locations)."
+        ),
+    ] = True
+    allow_copy: Annotated[
+        bool, msgspec.Meta(description="Allow COPY ... TO (into allowed locations only).")
+    ] = True
     allow_session: Annotated[
         bool,
         msgspec.Meta(
@@ -91,7 +97,7 @@ class PolicyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 def builtin_roles() -> dict[str, PolicyConfig]:
     """The roles every server has; `[roles.NAME]` in TOML changes their fields or adds roles."""
     return {
-        "reader": PolicyConfig(allow_ddl=False),
+        "reader": PolicyConfig(allow_ddl=False, allow_dml=False, allow_copy=False),
         "writer": PolicyConfig(allow_ddl=False, allow_dml=True, allow_copy=True),
         "admin": PolicyConfig(allow_ddl=True, allow_dml=True, allow_copy=True, allow_session=True),
     }

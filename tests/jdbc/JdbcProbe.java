@@ -137,6 +137,11 @@ public final class JdbcProbe {
         String statements = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
         probe.execute(Arrays.asList(statements.split("\0")));
         break;
+      case "bind":
+        // One binding a line on stdin: SETTER, VALUE and SQL separated by tabs.
+        String bindings = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
+        probe.bind(Arrays.asList(bindings.split("\n")));
+        break;
       case "types":
         // Queries come on stdin (UTF-8, NUL-separated): arguments would pass through the
         // platform charset and mangle non-ASCII literals.
@@ -515,6 +520,53 @@ public final class JdbcProbe {
           });
     }
     step("close", () -> close(need(conn, "connect")));
+  }
+
+  /** Each SQL prepared, its one parameter bound with the named setter, then executed. */
+  private void bind(List<String> bindings) {
+    Connection conn = connect("connect", new Properties());
+    for (String line : bindings) {
+      if (line.isBlank()) {
+        continue;
+      }
+      String[] parts = line.split("\t", 3);
+      step(
+          "bind:" + parts[0] + ":" + parts[2],
+          () -> {
+            try (PreparedStatement ps = need(conn, "connect").prepareStatement(parts[2])) {
+              setParameter(ps, parts[0], parts[1]);
+              try (ResultSet rs = ps.executeQuery()) {
+                return table(rs);
+              }
+            }
+          });
+    }
+    step("close", () -> close(need(conn, "connect")));
+  }
+
+  private static void setParameter(PreparedStatement ps, String setter, String value)
+      throws Exception {
+    if (setter.equals("setInt")) {
+      ps.setInt(1, Integer.parseInt(value));
+    } else if (setter.equals("setLong")) {
+      ps.setLong(1, Long.parseLong(value));
+    } else if (setter.equals("setDouble")) {
+      ps.setDouble(1, Double.parseDouble(value));
+    } else if (setter.equals("setBigDecimal")) {
+      ps.setBigDecimal(1, new BigDecimal(value));
+    } else if (setter.equals("setString")) {
+      ps.setString(1, value);
+    } else if (setter.equals("setDate")) {
+      ps.setDate(1, java.sql.Date.valueOf(value));
+    } else if (setter.equals("setTimestamp")) {
+      ps.setTimestamp(1, Timestamp.valueOf(value));
+    } else if (setter.equals("setBoolean")) {
+      ps.setBoolean(1, Boolean.parseBoolean(value));
+    } else if (setter.equals("setNull")) {
+      ps.setNull(1, JDBCType.valueOf(value).getVendorTypeNumber());
+    } else {
+      throw new IllegalArgumentException("unknown setter " + setter);
+    }
   }
 
   /** Each query through a Statement and through a PreparedStatement, every value read. */

@@ -13,6 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flightserver.engine.client_types import client_type
+
 # java.sql.Types codes, by the JDBCType name the probe reports.
 JDBC_TYPE_CODES = {
     "TINYINT": -6,
@@ -59,7 +61,9 @@ _BY_KIND = (
 
 
 def jdbc_type(arrow_type: pa.DataType) -> str:
-    """The JDBC type a client is told for a column of `arrow_type`."""
+    """The JDBC type a client is told for a column that native clients (ADBC) read as
+    `arrow_type`: the server sends Java clients its client type."""
+    arrow_type = client_type(arrow_type)
     if pa.types.is_integer(arrow_type):
         return _INTEGER_BY_WIDTH[arrow_type.bit_width]
     if isinstance(arrow_type, pa.TimestampType):

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod delta;
 pub mod flight_output;
 pub mod hashing;
+pub mod ordered_output;
 pub mod policy;
 pub mod rulepack;
 pub mod scan_budget;

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 
 use crate::flight_output::FlightOutputRule;
 use crate::hashing::sha256_hex;
+use crate::ordered_output::OrderedOutput;
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
 use serde::Serialize;
 
@@ -18,7 +19,7 @@ use crate::scan_recorder::ScanRecorder;
 pub const RULEPACK_NAME: &str = "flightserver.rulepack";
 /// Bumped whenever a rule is added, removed or changes behaviour, so plan
 /// artifacts can tell which rules shaped a plan.
-pub const RULEPACK_VERSION: u32 = 3;
+pub const RULEPACK_VERSION: u32 = 4;
 
 /// Everything the rules are configured with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -81,6 +82,7 @@ pub fn build_rules(
         Arc::new(ResultRowsGuard::new(config.max_result_rows)),
         // Last: the recorder puts the root the output rule shapes.
         Arc::new(ScanRecorder),
+        Arc::new(OrderedOutput),
         Arc::new(FlightOutputRule::new(config.max_endpoints)),
     ]
 }
@@ -100,6 +102,7 @@ mod tests {
                 SinkGuard::NAME,
                 ResultRowsGuard::NAME,
                 ScanRecorder::NAME,
+                OrderedOutput::NAME,
                 FlightOutputRule::NAME
             ]
         );

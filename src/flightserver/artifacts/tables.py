@@ -82,7 +82,10 @@ def scanned_tables(plan: LogicalPlan, defaults: tuple[str, str]) -> list[TableNa
 
 
 def _scans(plan: LogicalPlan) -> Iterator[Any]:  # TableScan nodes
-    variant = plan.to_variant()
+    try:
+        variant = plan.to_variant()
+    except Exception:  # a node kind the bindings cannot convert is no scan; its inputs may be
+        variant = None
     if isinstance(variant, TableScan):
         yield variant
     for child in plan.inputs():

@@ -108,11 +108,24 @@ def _print_table(schema: pa.Schema, batches: Iterator[pa.RecordBatch], max_rows:
 
 
 def _print_csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
+    import pyarrow
     import pyarrow.csv as pacsv
 
-    with pacsv.CSVWriter(sys.stdout.buffer, schema) as writer:
+    # pyarrow's CSV writer has no view types; the server sends them to native clients.
+    classic = pyarrow.schema([field.with_type(_classic(field.type)) for field in schema])
+    with pacsv.CSVWriter(sys.stdout.buffer, classic) as writer:
         for batch in batches:
-            writer.write_batch(batch)
+            writer.write_batch(batch.cast(classic) if classic != schema else batch)
+
+
+def _classic(data_type: pa.DataType) -> pa.DataType:
+    import pyarrow
+
+    if data_type == pyarrow.string_view():
+        return pyarrow.utf8()
+    if data_type == pyarrow.binary_view():
+        return pyarrow.binary()
+    return data_type
 
 
 def _print_json(batches: Iterator[pa.RecordBatch]) -> None:

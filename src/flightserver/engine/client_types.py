@@ -23,8 +23,27 @@ _VIEW_TO_CLASSIC: dict[pa.DataType, pa.DataType] = {
 }
 
 
+def transport_type(data_type: pa.DataType) -> pa.DataType:
+    """`data_type` as the server can send it to any client: dictionaries decoded.
+
+    pyarrow's Flight `GeneratorStream` (how results stream) writes no dictionary
+    batches, so no client can read a dictionary-encoded column from it.
+    """
+    return _converted(data_type, java=False)
+
+
 def client_type(data_type: pa.DataType) -> pa.DataType:
-    """`data_type` with every view type, at any depth, replaced by its classic form."""
+    """`data_type` as the JDBC driver reads it: every view type, at any depth,
+    replaced by its classic form, unsigned integers by signed, zoned timestamps by
+    UTC wall time, dictionaries decoded."""
+    return _converted(data_type, java=True)
+
+
+def _converted(data_type: pa.DataType, java: bool) -> pa.DataType:
+    if isinstance(data_type, pa.DictionaryType):
+        return _converted(data_type.value_type, java)
+    if not java:
+        return _nested(data_type, java)
     classic = _VIEW_TO_CLASSIC.get(data_type)
     if classic is not None:
         return classic
@@ -33,26 +52,36 @@ def client_type(data_type: pa.DataType) -> pa.DataType:
         # (DBeaver's) cannot getObject() a zoned timestamp, and shifts named
         # zones (Europe/Berlin) by their offset a second time.
         return pa.timestamp(data_type.unit)
+    return _nested(data_type, java)
+
+
+def _nested(data_type: pa.DataType, java: bool) -> pa.DataType:
     if isinstance(data_type, pa.ListViewType | pa.ListType):
-        return pa.list_(_client_field(data_type.value_field))
+        if not java and isinstance(data_type, pa.ListViewType):
+            return pa.list_view(_client_field(data_type.value_field, java))
+        return pa.list_(_client_field(data_type.value_field, java))
     if isinstance(data_type, pa.LargeListViewType | pa.LargeListType):
-        return pa.large_list(_client_field(data_type.value_field))
+        if not java and isinstance(data_type, pa.LargeListViewType):
+            return pa.large_list_view(_client_field(data_type.value_field, java))
+        return pa.large_list(_client_field(data_type.value_field, java))
     if isinstance(data_type, pa.FixedSizeListType):
-        return pa.list_(_client_field(data_type.value_field), data_type.list_size)
+        return pa.list_(_client_field(data_type.value_field, java), data_type.list_size)
     if isinstance(data_type, pa.StructType):
-        return pa.struct([_client_field(data_type.field(i)) for i in range(data_type.num_fields)])
+        return pa.struct(
+            [_client_field(data_type.field(i), java) for i in range(data_type.num_fields)]
+        )
     if isinstance(data_type, pa.MapType):
         # pyarrow accepts fields here (keeping names and nullability); its stubs do not say so.
         return pa.map_(
-            _client_field(data_type.key_field),  # pyright: ignore[reportArgumentType]
-            _client_field(data_type.item_field),  # pyright: ignore[reportArgumentType]
+            _client_field(data_type.key_field, java),  # pyright: ignore[reportArgumentType]
+            _client_field(data_type.item_field, java),  # pyright: ignore[reportArgumentType]
             data_type.keys_sorted,
         )
     return data_type
 
 
-def _client_field(field: pa.Field) -> pa.Field:
-    return field.with_type(client_type(field.type))
+def _client_field(field: pa.Field, java: bool) -> pa.Field:
+    return field.with_type(_converted(field.type, java))
 
 
 def _column(name: str):  # noqa: ANN202 - datafusion.Expr
@@ -70,9 +99,12 @@ def _cast(field: pa.Field, target: pa.DataType):  # noqa: ANN202 - datafusion.Ex
     return column.cast(target).alias(field.name)
 
 
-def with_client_types(df: DataFrame, schema: pa.Schema) -> DataFrame:
-    """`df` unchanged if `schema` (its schema) is client-readable, else with casts added."""
-    targets = [client_type(field.type) for field in schema]
+def with_client_types(df: DataFrame, schema: pa.Schema, java: bool = True) -> DataFrame:
+    """`df` unchanged if `schema` (its schema) is client-readable, else with casts
+    added: to the JDBC driver's types for Java clients, else only what the
+    transport cannot send (`transport_type`)."""
+    convert = client_type if java else transport_type
+    targets = [convert(field.type) for field in schema]
     if all(target == field.type for target, field in zip(targets, schema, strict=True)):
         return df
     return df.select(

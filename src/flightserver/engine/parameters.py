@@ -7,13 +7,18 @@ the placeholders in the logical plan.
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from typing import Any
 
 import pyarrow as pa
-from datafusion import DataFrame
+from datafusion import DataFrame, SessionContext
+from datafusion.expr import Expr
 
 from flightserver.engine.client_types import client_type
+
+log = logging.getLogger(__name__)
 
 # Type announced for a parameter whose type DataFusion cannot infer (`SELECT ?`).
 UNTYPED_PARAMETER = pa.utf8()
@@ -78,44 +83,86 @@ _PLAN_EXPRESSIONS = (
     "filter",
     "filters",
     "values",
-    "skip",
-    "fetch",
 )
+# LIMIT and OFFSET take row counts.
+_ROW_COUNTS = ("skip", "fetch")
 _CALL_LIKE = {"RexType.Alias", "RexType.Call"}
+_CASTS = {"Cast", "TryCast"}
+_PLACEHOLDER_NAME = re.compile(r"\$(\d+)\b")
+# Marks a parameter DataFusion could not type: the type the client binds decides.
+UNTYPED_KEY = b"flightserver.untyped"
 
 
-def parameter_schema(df: DataFrame) -> pa.Schema:
-    """One nullable field per placeholder ($1, $2, ...), typed as DataFusion inferred."""
+def parameter_schema(df: DataFrame, client_types: bool = True) -> pa.Schema:
+    """One nullable field per placeholder ($1, $2, ...), typed as DataFusion inferred.
+
+    A placeholder without an inferred type is typed by a CAST around it, a
+    LIMIT/OFFSET count as Int64, and otherwise announced as Utf8 and marked
+    untyped (`is_untyped`). Finding the types is best effort: an expression the
+    Python bindings cannot take apart leaves its placeholders untyped; it never
+    fails the statement.
+    """
     found = _placeholder_types(df.logical_plan())
     if not found:
         return pa.schema([])
     return pa.schema(
         [
-            pa.field(f"${index}", found.get(index, UNTYPED_PARAMETER))
+            _parameter_field(index, found.get(index), client_types)
             for index in range(1, max(found) + 1)
         ]
     )
 
 
-def _placeholder_types(plan: Any) -> dict[int, pa.DataType]:
+def _parameter_field(index: int, data_type: pa.DataType | None, client_types: bool) -> pa.Field:
+    if data_type is None:
+        return pa.field(f"${index}", UNTYPED_PARAMETER, metadata={UNTYPED_KEY: b"true"})
+    announced = client_type(data_type)
+    if client_types and isinstance(announced, pa.TimestampType):
+        # The JDBC driver (18.x) writes setTimestamp's milliseconds into the vector
+        # whatever its unit: announced in milliseconds, they arrive right.
+        announced = pa.timestamp("ms", announced.tz)
+    return pa.field(f"${index}", announced)
+
+
+def is_untyped(parameter: pa.Field) -> bool:
+    """Whether the server announced `parameter` without knowing its type."""
+    return bool(parameter.metadata and parameter.metadata.get(UNTYPED_KEY) == b"true")
+
+
+# An expression to visit, and the type an untyped placeholder directly in it takes.
+_Pending = tuple[Any, pa.DataType | None]
+
+
+def _placeholder_types(plan: Any) -> dict[int, pa.DataType | None]:
     # Iterative: a BI tool's OR chain of thousands of terms nests that deep.
-    found: dict[int, pa.DataType] = {}
+    found: dict[int, pa.DataType | None] = {}
     plans: list[Any] = [plan]
-    exprs: list[Any] = []
+    exprs: list[_Pending] = []
     while plans or exprs:
         if exprs:
-            _visit_expr(exprs.pop(), found, plans, exprs)
+            expr, hint = exprs.pop()
+            try:
+                _visit_expr(expr, hint, found, plans, exprs)
+            except Exception:  # a kind the bindings cannot convert
+                _undescribed(expr, found)
             continue
         current = plans.pop()
         exprs.extend(_plan_exprs(current))
-        plans.extend(current.inputs())
+        try:
+            plans.extend(current.inputs())
+        except Exception:  # pragma: no cover - inputs() of every node kind converts today
+            log.debug("cannot list the inputs of a plan node; its placeholders stay untyped")
     return found
 
 
-def _plan_exprs(plan: Any) -> list[Any]:
-    node = plan.to_variant()
-    exprs: list[Any] = []
-    for accessor in _PLAN_EXPRESSIONS:
+def _plan_exprs(plan: Any) -> list[_Pending]:
+    try:
+        node = plan.to_variant()
+    except Exception:  # a node kind the bindings cannot convert: described as untyped
+        _undescribed_plan(plan)
+        return []
+    exprs: list[_Pending] = []
+    for accessor in (*_PLAN_EXPRESSIONS, *_ROW_COUNTS):
         method = getattr(node, accessor, None)
         if method is None:
             continue
@@ -123,7 +170,8 @@ def _plan_exprs(plan: Any) -> list[Any]:
             value = method()
         except Exception:  # accessor not meaningful for this node kind
             continue
-        exprs.extend(_exprs(value))
+        hint = pa.int64() if accessor in _ROW_COUNTS else None
+        exprs.extend((expr, hint) for expr in _exprs(value))
     return exprs
 
 
@@ -140,7 +188,11 @@ def _exprs(value: Any) -> list[Any]:
 
 
 def _visit_expr(
-    expr: Any, found: dict[int, pa.DataType], plans: list[Any], exprs: list[Any]
+    expr: Any,
+    hint: pa.DataType | None,
+    found: dict[int, pa.DataType | None],
+    plans: list[Any],
+    exprs: list[_Pending],
 ) -> None:
     kind = expr.variant_name()
     if kind == "Placeholder":
@@ -150,9 +202,17 @@ def _visit_expr(
             field = placeholder.field()
             index = int(name[1:])
             if field is not None and field.type != pa.null():
-                found[index] = client_type(field.type)
-            else:
-                found.setdefault(index, UNTYPED_PARAMETER)
+                found[index] = field.type
+            elif found.get(index) is None:
+                found[index] = hint
+        return
+    if kind in _CASTS:
+        # DataFusion does not type a placeholder from the CAST around it; the
+        # cast's target type is what the client means to send.
+        inner = expr.to_variant().expr()
+        exprs.append(
+            (inner, _expression_type(expr) if inner.variant_name() == "Placeholder" else None)
+        )
         return
     if kind in {"ScalarSubquery", "InSubquery", "Exists"}:
         variant = expr.to_variant()
@@ -162,10 +222,40 @@ def _visit_expr(
         else:  # datafusion.expr.Subquery: its plan is reached through input() (55.x)
             plans.extend(subquery.input())
         if kind == "InSubquery":
-            exprs.append(variant.expr())
+            exprs.append((variant.expr(), None))
         return
     if str(expr.rex_type()) in _CALL_LIKE:
-        exprs.extend(expr.rex_call_operands())
+        exprs.extend((operand, None) for operand in expr.rex_call_operands())
+
+
+def _expression_type(expr: Any) -> pa.DataType | None:
+    """The type DataFusion gives `expr` (one without columns), or None."""
+    try:
+        typed = _types_context().sql("SELECT 1").select(Expr(expr).alias("t"))
+        return typed.schema().field(0).type
+    except Exception:  # not computable on its own: the placeholder stays untyped
+        return None
+
+
+@functools.cache
+def _types_context() -> SessionContext:
+    return SessionContext()
+
+
+def _undescribed(expr: Any, found: dict[int, pa.DataType | None]) -> None:
+    """An expression the bindings cannot take apart (such as ROLLUP in 55.x): its
+    placeholders, read from its name, are counted untyped."""
+    try:
+        name = str(expr.canonical_name())
+    except Exception:
+        name = ""
+    log.debug("cannot take apart the expression %s; its placeholders stay untyped", name)
+    for match in _PLACEHOLDER_NAME.finditer(name):
+        found.setdefault(int(match.group(1)), None)
+
+
+def _undescribed_plan(plan: Any) -> None:
+    log.debug("cannot convert a plan node for parameter types: %s", plan.display())
 
 
 def parameter_values(batch: pa.RecordBatch, row: int) -> dict[str, pa.Scalar]:

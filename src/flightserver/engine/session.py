@@ -49,10 +49,6 @@ def session_config(config: ServerConfig) -> SessionConfig:
         # Both drivers read Utf8/Binary; the JDBC driver (18.x) fails on view types.
         "datafusion.sql_parser.map_string_types_to_utf8view": "false",
         "datafusion.execution.parquet.schema_force_view_types": "false",
-        # Correctness: with round-robin repartitioning, a projection over a sort
-        # (the client-type casts) gets a RepartitionExec above the sort's merge,
-        # and the streamed result loses its ORDER BY (seen on TPC-H Q16).
-        "datafusion.optimizer.enable_round_robin_repartition": "false",
         # Filters (and the join's dynamic filters) applied while decoding Parquet: TPC-H
         # SF1 in process, 0.92x-0.94x wall time in geometric mean, much faster where a
         # join's filter prunes lineitem (Q7, Q17, Q18, Q21), slower on plain scans (Q6,
@@ -90,6 +86,8 @@ class Scope:
 
     ctx: SessionContext
     governing: GoverningPolicy
+    # Results in the types the JDBC driver reads (`client_types`); native Arrow otherwise.
+    client_types: bool = True
 
 
 class Engine:
@@ -248,16 +246,16 @@ class Engine:
         self.admit(sql, scope.governing)
         write = write_statement(sql)
         if write is None:
-            return statements.prepare(scope.ctx, sql)
+            return statements.prepare(scope.ctx, sql, scope.client_types)
         self.writes.check(scope.ctx, write)
         # DataFusion plans the write against the catalog: not while a commit swaps a table.
         with self.delta_tables.lock:
-            prepared = statements.prepare(scope.ctx, sql)
+            prepared = statements.prepare(scope.ctx, sql, scope.client_types)
         return self.writes.all_parameters(prepared) if write.kind == "merge" else prepared
 
     def prepare_substrait(self, scope: Scope, plan: bytes) -> PreparedStatement:
         """Analyses a Substrait plan, which answers to the SQL policy as SQL does."""
-        statement = statements.prepare_substrait(scope.ctx, plan)
+        statement = statements.prepare_substrait(scope.ctx, plan, scope.client_types)
         self.admit_substrait(scope, plan)
         return statement
 
@@ -280,7 +278,9 @@ class Engine:
                 return self.writes.execute(
                     scope.ctx, statement, write, parameters, scope.governing.sql_options
                 )
-        return statements.execute(scope.ctx, statement, parameters, scope.governing.sql_options)
+        return statements.execute(
+            scope.ctx, statement, parameters, scope.governing.sql_options, scope.client_types
+        )
 
     def after_commit(self, commit: DeltaCommit) -> None:
         """Runs after every Delta commit of the server (SQL writes and ingest)."""

@@ -7,6 +7,7 @@ run to completion here, and only queries are left to stream.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,6 +32,8 @@ _QUERIES_ONLY = (
     SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 )
 _NO_DDL = SQLOptions().with_allow_ddl(False).with_allow_statements(False)
+_NO_DDL_OR_DML = SQLOptions().with_allow_ddl(False).with_allow_dml(False)
+_EXECUTE = re.compile(r"\s*EXECUTE\b", re.IGNORECASE)
 # DataFusion's messages for the refusals above (datafusion 55).
 _DML_REFUSED = "DML not supported"
 _DDL_REFUSED = ("DDL not supported", "Statement not supported")
@@ -77,8 +80,9 @@ class CompletedResult:
 StatementResult = QueryResult | CompletedResult
 
 
-def prepare(ctx: SessionContext, sql: str) -> PreparedStatement:
-    """Classifies and plans `sql` without side effects; planning errors raise."""
+def prepare(ctx: SessionContext, sql: str, client_types: bool = True) -> PreparedStatement:
+    """Classifies and plans `sql` without side effects; planning errors raise.
+    With `client_types`, results take the types the JDBC driver reads."""
     numbered = number_question_marks(sql)
     try:
         df = ctx.sql_with_options(numbered, _QUERIES_ONLY)
@@ -87,13 +91,17 @@ def prepare(ctx: SessionContext, sql: str) -> PreparedStatement:
         if _DML_REFUSED in message:
             df = ctx.sql_with_options(numbered, _NO_DDL)
             return PreparedStatement(
-                numbered, StatementKind.UPDATE, EMPTY_SCHEMA, parameter_schema(df)
+                numbered, StatementKind.UPDATE, EMPTY_SCHEMA, parameter_schema(df, client_types)
             )
-        if any(refused in message for refused in _DDL_REFUSED):
+        if _EXECUTE.match(numbered):
+            # EXECUTE of a SQL-level prepared plan is a query: planning it has no effect.
+            df = ctx.sql_with_options(numbered, _NO_DDL_OR_DML)
+        elif any(refused in message for refused in _DDL_REFUSED):
             return PreparedStatement(numbered, StatementKind.DDL, EMPTY_SCHEMA, EMPTY_SCHEMA)
-        raise
-    client_df = with_client_types(df, df.schema())
-    parameters = parameter_schema(df)
+        else:
+            raise
+    client_df = with_client_types(df, df.schema(), client_types)
+    parameters = parameter_schema(df, client_types)
     return PreparedStatement(
         numbered,
         StatementKind.QUERY,
@@ -103,10 +111,12 @@ def prepare(ctx: SessionContext, sql: str) -> PreparedStatement:
     )
 
 
-def prepare_substrait(ctx: SessionContext, plan: bytes) -> PreparedStatement:
+def prepare_substrait(
+    ctx: SessionContext, plan: bytes, client_types: bool = True
+) -> PreparedStatement:
     """Analyses a serialized Substrait plan; unsupported parts raise."""
     df = substrait_dataframe(ctx, plan)
-    client_df = with_client_types(df, df.schema())
+    client_df = with_client_types(df, df.schema(), client_types)
     return PreparedStatement("", StatementKind.QUERY, client_df.schema(), EMPTY_SCHEMA, plan)
 
 
@@ -154,6 +164,7 @@ def execute(
     statement: PreparedStatement,
     parameters: Mapping[str, pa.Scalar] | None = None,
     options: SQLOptions | None = None,
+    client_types: bool = True,
 ) -> StatementResult:
     """Runs `statement`: a query is planned to stream, anything else runs to
     completion before this returns."""
@@ -162,7 +173,7 @@ def execute(
     else:
         # DDL runs here; `options` (the policy's statement switches) refuse it first.
         df = ctx.sql(statement.sql, options=options, param_values=dict(parameters or {}))
-    plan = df.logical_plan().to_variant()
+    plan = _top_node(df)
     if isinstance(plan, DmlStatement | CopyTo):
         table = df.to_arrow_table()  # the write happens here; one row: its count
         return CompletedResult(
@@ -170,8 +181,17 @@ def execute(
         )
     if isinstance(plan, EmptyRelation) and not df.schema().names:
         return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
-    df = with_client_types(df, df.schema())
+    df = with_client_types(df, df.schema(), client_types)
     return QueryResult(df, df.schema(), plan_physical(ctx, df))
+
+
+def _top_node(df: DataFrame) -> object:
+    """The plan's top node as the bindings' class; None for a kind they cannot convert
+    (always a query then: DML, COPY and DDL convert)."""
+    try:
+        return df.logical_plan().to_variant()
+    except Exception:  # datafusion-python lacks a class for this node kind
+        return None
 
 
 def adhoc(sql: str) -> PreparedStatement:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pyarrow as pa
 from datafusion import SessionContext
 
-from flightserver.engine.client_types import client_type
+from flightserver.engine.client_types import client_type, transport_type
 from flightserver.engine.session import DEFAULT_CATALOG
 from flightserver.protocol import schemas
 from flightserver.protocol.generated import flight_sql_pb2 as sql
@@ -92,7 +92,9 @@ def db_schemas(ctx: SessionContext, command: sql.CommandGetDbSchemas) -> pa.Tabl
     )
 
 
-def tables(ctx: SessionContext, command: sql.CommandGetTables) -> pa.Table:
+def tables(ctx: SessionContext, command: sql.CommandGetTables, java: bool = True) -> pa.Table:
+    """The tables; with their schemas as queries return them (to Java clients in the
+    JDBC driver's types, see `engine.client_types`)."""
     catalog_filter = _optional(command, "catalog")
     schema_matches = like_matcher(_optional(command, "db_schema_filter_pattern"))
     table_matches = like_matcher(_optional(command, "table_name_filter_pattern"))
@@ -116,18 +118,21 @@ def tables(ctx: SessionContext, command: sql.CommandGetTables) -> pa.Table:
     if not command.include_schema:
         return pa.Table.from_pydict(columns, schema=schemas.TABLES)
     columns["table_schema"] = [
-        _described_schema(ctx, catalog, schema, table).serialize().to_pybytes()
+        _described_schema(ctx, catalog, schema, table, java).serialize().to_pybytes()
         for catalog, schema, table, _ in rows
     ]
     return pa.Table.from_pydict(columns, schema=schemas.TABLES_WITH_SCHEMA)
 
 
-def _described_schema(ctx: SessionContext, catalog: str, schema: str, table: str) -> pa.Schema:
+def _described_schema(
+    ctx: SessionContext, catalog: str, schema: str, table: str, java: bool
+) -> pa.Schema:
     """The table's schema as queries return it, each field described for JDBC getColumns."""
+    convert = client_type if java else transport_type
     arrow_schema = ctx.table(".".join(f'"{part}"' for part in (catalog, schema, table))).schema()
     fields: list[pa.Field] = []
     for field in arrow_schema:
-        data_type = client_type(field.type)
+        data_type = convert(field.type)
         described = sql_type(data_type)
         metadata = {
             "ARROW:FLIGHT:SQL:CATALOG_NAME": catalog,

@@ -28,6 +28,11 @@ from flightserver.engine.session import (
 from flightserver.engine.statements import substrait_version
 from flightserver.ops.rpc import traced_call
 from flightserver.protocol import commands, metadata, schemas
+from flightserver.protocol.client_kind import (
+    CLIENT_KIND_KEY,
+    ClientKindMiddlewareFactory,
+    needs_client_types,
+)
 from flightserver.protocol.errors import InvalidRequest, Unimplemented, to_flight_error
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
@@ -70,6 +75,7 @@ class FlightSqlServer(flight.FlightServerBase):
         """`role_of` names the role of a call's caller (None: the server has no users)."""
         middleware: dict[str, flight.ServerMiddlewareFactory] = {
             MIDDLEWARE_KEY: SessionMiddlewareFactory(),
+            CLIENT_KIND_KEY: ClientKindMiddlewareFactory(),
             **kwargs.pop("middleware", {}),
         }
         super().__init__(location, middleware=middleware, **kwargs)
@@ -198,7 +204,11 @@ class FlightSqlServer(flight.FlightServerBase):
             if type(command) not in self._metadata:
                 raise Unimplemented(f"{command.DESCRIPTOR.full_name} is not a ticket")
             _, build = self._metadata[type(command)]
-            table = build(self.sessions.context(context), command)
+            if isinstance(command, sql.CommandGetTables):  # its schemas follow the client
+                ctx = self.sessions.context(context)
+                table = metadata.tables(ctx, command, needs_client_types(context))
+            else:
+                table = build(self.sessions.context(context), command)
             schema = self._metadata_schema(command)
             assert table.schema.equals(schema), (
                 f"{command.DESCRIPTOR.full_name} drifted from its schema"

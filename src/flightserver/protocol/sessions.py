@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
 
 from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.engine.session import Scope
+from flightserver.protocol.client_kind import needs_client_types
 from flightserver.protocol.errors import InvalidRequest
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.handles import HandleRegistry
@@ -97,7 +98,14 @@ class SessionRegistry:
         self._sessions: HandleRegistry[Session] = HandleRegistry("session", idle_seconds)
 
     def scope(self, call: flight.ServerCallContext) -> Scope:
-        """Where this call runs: its session's catalog and schema, its caller's policy."""
+        """Where this call runs: its session's catalog and schema, its caller's policy,
+        and whether its results take the JDBC driver's types."""
+        scope = self._scope(call)
+        if needs_client_types(call) != scope.client_types:
+            scope = replace(scope, client_types=needs_client_types(call))
+        return scope
+
+    def _scope(self, call: flight.ServerCallContext) -> Scope:
         role = self._role_of(call)
         session = self._find(call)
         if session is None or (session.catalog, session.schema) == self._defaults:

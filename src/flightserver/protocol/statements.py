@@ -18,7 +18,7 @@ from pyarrow import flight
 from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
 from flightserver.engine.native import ResultRows
-from flightserver.engine.parameters import parameter_values
+from flightserver.engine.parameters import is_untyped, parameter_values
 from flightserver.engine.physical import plan_physical
 from flightserver.engine.session import Engine, Scope
 from flightserver.engine.statements import (
@@ -413,7 +413,13 @@ def _read_parameters(
             f"the statement takes {len(schema)} parameters; {table.num_columns} were bound"
         )
     columns: list[pa.Array] = []
+    fields: list[pa.Field] = []
     for index, (column, target) in enumerate(zip(table.columns, schema, strict=True)):
+        if is_untyped(target):  # DataFusion could not type it: the client's type decides
+            columns.append(column.combine_chunks())
+            fields.append(target.with_type(column.type))
+            continue
+        fields.append(target)
         try:
             columns.append(column.combine_chunks().cast(target.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -421,4 +427,4 @@ def _read_parameters(
                 f"parameter {index + 1} is {column.type}, "
                 f"which does not convert to {target.type}: {exc}"
             ) from exc
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+    return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))

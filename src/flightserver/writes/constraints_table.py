@@ -9,13 +9,13 @@ holds when the server starts: missing `delta.constraints.*` CHECKs are added
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.dataset
 from datafusion import SessionContext
 from deltalake import DeltaTable
 
 from flightserver.catalog.constraints import delta_check_constraints, not_null_name
 from flightserver.catalog.definitions import TableFormat
 from flightserver.catalog.loader import TableStatus, ensure_schema
+from flightserver.engine.memory_tables import memory_table
 from flightserver.writes.declared import DeclaredTable
 from flightserver.writes.delta import delta_schema
 
@@ -86,7 +86,7 @@ def register_constraints_table(
     schema = ctx.catalog(catalog).schema(SYSTEM_SCHEMA)
     if schema.table_exist(CONSTRAINTS_TABLE):
         schema.deregister_table(CONSTRAINTS_TABLE)
-    schema.register_table(CONSTRAINTS_TABLE, pyarrow.dataset.dataset(constraint_rows(declared)))
+    schema.register_table(CONSTRAINTS_TABLE, memory_table(constraint_rows(declared)))
 
 
 def apply_declared_constraints(

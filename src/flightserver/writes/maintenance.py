@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset
 from datafusion import SessionContext
 from deltalake import DeltaTable, TableFeatures
 
@@ -27,6 +26,7 @@ from flightserver.artifacts.model import TableAdoption, TableMaintenanceRun
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.loader import ensure_schema
 from flightserver.catalog.protected import guarded_vacuum
+from flightserver.engine.memory_tables import memory_table
 from flightserver.engine.native import DeltaProvider
 from flightserver.writes.maintenance_config import MaintenancePolicy
 from flightserver.writes.rewrite_lock import rewrite_lock
@@ -153,7 +153,7 @@ class Maintainer:
         ensure_schema(self.ctx, self.catalog, SYSTEM_SCHEMA)
         schema = self.ctx.catalog(self.catalog).schema(SYSTEM_SCHEMA)
         table = pa.Table.from_pylist(rows, TABLE_SCHEMA)
-        schema.register_table(MAINTENANCE_TABLE, pyarrow.dataset.dataset(table))
+        schema.register_table(MAINTENANCE_TABLE, memory_table(table))
 
 
 TABLE_SCHEMA = pa.schema(

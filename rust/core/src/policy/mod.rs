@@ -181,10 +181,11 @@ impl Policy {
                 return Err(PolicyViolation::new(
                     RULE_STATEMENT_CLASS,
                     format!(
-                        "{} is a statement of class {}, which is not allowed (allowed: {})",
+                        "{} is a statement of class {}, which is not allowed (allowed: {}); {}",
                         used.kind,
                         used.class,
-                        self.allowed_class_names()
+                        self.allowed_class_names(),
+                        opening_option(used.class)
                     ),
                 ));
             }
@@ -231,7 +232,8 @@ impl Policy {
             Some(outside) => Err(PolicyViolation::new(
                 RULE_LOCATION,
                 format!(
-                    "{context} '{location}' resolves to {outside}, which is outside the allowed locations"
+                    "{context} '{location}' resolves to {outside}, which is outside the allowed \
+                     locations; policy.allowed_locations (TOML) opens it"
                 ),
             )),
             None => Ok(()),
@@ -265,6 +267,14 @@ fn is_protected(setting: &str) -> bool {
         || PROTECTED_SETTINGS
             .iter()
             .any(|protected| setting.starts_with(protected))
+}
+
+/// What a refusal of `class` tells the operator to change.
+fn opening_option(class: StatementClass) -> String {
+    match class {
+        StatementClass::Unsupported => "no option opens it".to_string(),
+        class => format!("policy.allow_{class} = true opens it"),
+    }
 }
 
 #[cfg(test)]

@@ -273,7 +273,8 @@ fn location_denials_name_the_location_and_where_it_leads() {
     assert_eq!(
         violation.message,
         format!(
-            "COPY ... TO '{state}/../secret/x.parquet' resolves to {}, which is outside the allowed locations",
+            "COPY ... TO '{state}/../secret/x.parquet' resolves to {}, which is outside the allowed \
+             locations; policy.allowed_locations (TOML) opens it",
             s.path("secret/x.parquet")
         )
     );
