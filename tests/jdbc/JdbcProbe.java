@@ -142,6 +142,9 @@ public final class JdbcProbe {
         String bindings = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
         probe.bind(Arrays.asList(bindings.split("\n")));
         break;
+      case "typeinfo":
+        probe.typeInfo();
+        break;
       case "types":
         // Queries come on stdin (UTF-8, NUL-separated): arguments would pass through the
         // platform charset and mangle non-ASCII literals.
@@ -519,6 +522,13 @@ public final class JdbcProbe {
             }
           });
     }
+    step("close", () -> close(need(conn, "connect")));
+  }
+
+  /** DatabaseMetaData.getTypeInfo alone, to see whether the driver asks the server. */
+  private void typeInfo() {
+    Connection conn = connect("connect", new Properties());
+    step("getTypeInfo", () -> table(need(conn, "connect").getMetaData().getTypeInfo()));
     step("close", () -> close(need(conn, "connect")));
   }
 

@@ -17,7 +17,8 @@ from flightserver.engine.client_types import client_type, transport_type
 from flightserver.engine.session import DEFAULT_CATALOG
 from flightserver.protocol import schemas
 from flightserver.protocol.generated import flight_sql_pb2 as sql
-from flightserver.protocol.sql_types import TYPE_INFO_TYPES, sql_type
+from flightserver.protocol.sql_types import sql_type
+from flightserver.protocol.type_info import TYPE_INFO
 from flightserver.writes.constraints_table import CONSTRAINTS_TABLE, PRIMARY_KEY, SYSTEM_SCHEMA
 
 
@@ -204,41 +205,32 @@ def foreign_keys(ctx: SessionContext, command: object) -> pa.Table:
 
 def xdbc_type_info(ctx: SessionContext, command: sql.CommandGetXdbcTypeInfo) -> pa.Table:
     wanted = command.data_type if command.HasField("data_type") else None
-    rows: list[dict[str, object]] = []
-    seen: set[str] = set()
-    for data_type in TYPE_INFO_TYPES:
-        described = sql_type(data_type)
-        if described.name in seen or (wanted is not None and described.xdbc != wanted):
-            continue
-        seen.add(described.name)
-        numeric = described.literal_quote is None and described.xdbc not in (
-            sql.XDBC_VARBINARY,
-            sql.XDBC_UNKNOWN_TYPE,
-            sql.XDBC_INTERVAL,
-        )
-        rows.append(
-            {
-                "type_name": described.name,
-                "data_type": described.xdbc,
-                "column_size": described.precision,
-                "literal_prefix": described.literal_quote,
-                "literal_suffix": described.literal_quote,
-                "create_params": ["precision", "scale"] if described.name == "DECIMAL" else None,
-                "nullable": sql.NULLABILITY_NULLABLE,
-                "case_sensitive": described.literal_quote is not None
-                and described.xdbc == sql.XDBC_VARCHAR,
-                "searchable": sql.SEARCHABLE_FULL,
-                "unsigned_attribute": False if numeric else None,
-                "fixed_prec_scale": described.name == "DECIMAL",
-                "auto_increment": False if numeric else None,
-                "local_type_name": described.name,
-                "minimum_scale": 0 if described.name == "DECIMAL" else None,
-                "maximum_scale": 38 if described.name == "DECIMAL" else None,
-                "sql_data_type": described.xdbc,
-                "datetime_subcode": None,
-                "num_prec_radix": 10 if numeric else None,
-                "interval_precision": None,
-            }
-        )
-    rows.sort(key=lambda row: (row["data_type"], row["type_name"]))  # type: ignore[arg-type]
+    rows = [
+        {
+            "type_name": info.name,
+            "data_type": info.xdbc,
+            "column_size": info.column_size,
+            "literal_prefix": info.literal_prefix,
+            "literal_suffix": info.literal_suffix,
+            "create_params": list(info.create_params) if info.create_params else None,
+            "nullable": sql.NULLABILITY_NULLABLE,
+            "case_sensitive": info.case_sensitive,
+            "searchable": info.searchable,
+            "unsigned_attribute": info.unsigned,
+            # ODBC's "fixed precision and scale" means money-like types; DataFusion has none.
+            "fixed_prec_scale": False,
+            # DataFusion has no identity or serial columns.
+            "auto_increment": False if info.radix is not None else None,
+            "local_type_name": info.name,
+            "minimum_scale": info.minimum_scale,
+            "maximum_scale": info.maximum_scale,
+            "sql_data_type": info.sql_data_type,
+            "datetime_subcode": info.datetime_subcode,
+            "num_prec_radix": info.radix,
+            # No INTERVAL(p) in DataFusion's SQL: there is no leading precision to report.
+            "interval_precision": None,
+        }
+        for info in TYPE_INFO
+        if wanted is None or info.xdbc == wanted
+    ]
     return pa.Table.from_pylist(rows, schema=schemas.XDBC_TYPE_INFO)

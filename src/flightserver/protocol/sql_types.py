@@ -42,13 +42,6 @@ _FIXED: list[tuple[pa.DataType, SqlType]] = [
     (pa.date64(), SqlType("DATE", sql.XDBC_DATE, 10, literal_quote="'")),
 ]
 
-# The types listed by GetXdbcTypeInfo: one entry per SQL type name.
-TYPE_INFO_TYPES: list[pa.DataType] = [
-    pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.float32(), pa.float64(),
-    pa.decimal128(38, 10), pa.utf8(), pa.binary(), pa.date32(), pa.time64("us"),
-    pa.timestamp("ns"), pa.timestamp("ns", "UTC"), pa.month_day_nano_interval(),
-]  # fmt: skip
-
 
 def sql_type(data_type: pa.DataType) -> SqlType:
     """The SQL description of an Arrow type."""
