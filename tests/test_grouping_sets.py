@@ -107,9 +107,9 @@ def expected() -> dict[str, tuple[list[str], list[Row]]]:
     return answers
 
 
-@pytest.fixture(scope="module")
-def jdbc(made: str, server: ServerProcess) -> Report:
-    driver: JdbcDriver = fetch_driver(DRIVER_VERSIONS[0])
+@pytest.fixture(scope="module", params=DRIVER_VERSIONS, ids=lambda version: f"jdbc-{version}")
+def jdbc(made: str, server: ServerProcess, request: pytest.FixtureRequest) -> Report:
+    driver: JdbcDriver = fetch_driver(request.param)
     classes: Path = compile_probe()
     runner = ProbeRunner(driver, classes, server.port)
     return runner.run("execute", stdin="\0".join(QUERIES.values()))

@@ -217,14 +217,15 @@ JDBC_TYPE_INFO_COLUMNS = [
 ]
 
 
+@pytest.mark.parametrize("version", DRIVER_VERSIONS)
 def test_jdbc_driver_answers_get_type_info_without_the_server(
-    server: ServerProcess, client: flight.FlightClient
+    server: ServerProcess, client: flight.FlightClient, version: str
 ) -> None:
     # Driver 18.3.0 does not implement getTypeInfo: its ArrowDatabaseMetadata inherits
     # Avatica's, whose MetaImpl answers an empty result without a call (docs/conformance.md).
     # When a driver starts asking the server, the rows appear here and this test must change.
     assert type_info(client).num_rows > 0
-    runner = ProbeRunner(fetch_driver(DRIVER_VERSIONS[0]), compile_probe(), server.port)
+    runner = ProbeRunner(fetch_driver(version), compile_probe(), server.port)
     listed = runner.run("typeinfo").table("getTypeInfo")
     assert listed.names == JDBC_TYPE_INFO_COLUMNS
     assert listed.raw_rows == []
