@@ -509,9 +509,10 @@ def test_without_allow_dml_row_level_writes_are_denied(
 def read_only_server(
     catalog: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """The same catalog under the default policy (DML off)."""
+    """The same catalog with DML turned off."""
     state = tmp_path_factory.mktemp("rowwrites-read-only-state")
-    with ServerProcess.start(["--catalog-dir", str(catalog), "--state-dir", str(state)]) as process:
+    args = ["--catalog-dir", str(catalog), "--state-dir", str(state), "--policy-allow-dml", "false"]
+    with ServerProcess.start(args) as process:
         yield process
 
 
