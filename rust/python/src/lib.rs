@@ -2,6 +2,8 @@
 //! FFI capsules. Only glue lives here; behaviour belongs in flightserver-core.
 
 mod delta;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod policy;
 mod rulepack;
 mod runtime;
@@ -39,5 +41,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(policy::write_statement, m)?)?;
     m.add_class::<delta::DeltaProvider>()?;
     m.add_class::<delta::DeltaScan>()?;
+    #[cfg(feature = "distributed")]
+    distributed::register(m)?;
     Ok(())
 }
