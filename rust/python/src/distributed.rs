@@ -207,7 +207,7 @@ fn start_worker(py: Python<'_>, host: String, port: u16) -> PyResult<Worker> {
 #[pyclass(frozen, module = "flightserver._native")]
 pub struct NativeReplannerProbe {
     // FFI_TaskContextProvider holds it weakly: it must live as long as the planner.
-    task_ctx_provider: Arc<dyn TaskContextProvider>,
+    task_ctx_provider: Arc<SessionContext>,
 }
 
 #[pymethods]
@@ -230,7 +230,7 @@ impl NativeReplannerProbe {
         let ffi = FFI_QueryPlanner::new(
             planner,
             Some(runtime::handle()),
-            &self.task_ctx_provider,
+            &(Arc::clone(&self.task_ctx_provider) as Arc<dyn TaskContextProvider>),
             Arc::new(DefaultLogicalExtensionCodec {}),
             Arc::new(DefaultPhysicalExtensionCodec {}),
         );
