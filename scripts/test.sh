@@ -13,6 +13,6 @@ step "ruff check";        .venv/bin/ruff check .
 step "ruff format";       .venv/bin/ruff format --check .
 step "pyright";           .venv/bin/pyright
 step "cargo fmt";         cargo fmt --all --check
-step "cargo clippy";      cargo clippy --workspace --all-targets --profile release -- -D warnings
-step "cargo test";        cargo test --workspace --profile release
+step "cargo clippy";      cargo clippy --all-targets --profile release -- -D warnings
+step "cargo test";        cargo test --profile release
 step "pytest";            .venv/bin/pytest "$@"

@@ -20,7 +20,7 @@ use crate::runtime;
 #[pyclass(frozen, module = "flightserver._native")]
 pub struct DeltaProvider {
     uri: String,
-    provider: Arc<DeltaTableProvider>,
+    pub(crate) provider: Arc<DeltaTableProvider>,
 }
 
 #[pymethods]

@@ -3,6 +3,8 @@
 
 mod catalog;
 mod delta;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod policy;
 mod rulepack;
 mod runtime;
@@ -48,5 +50,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         flightserver_core::delta::FILE_GONE_PREFIX,
     )?;
     m.add_class::<catalog::SwapSchema>()?;
+    #[cfg(feature = "distributed")]
+    distributed::register(m)?;
     Ok(())
 }

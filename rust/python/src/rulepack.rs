@@ -122,7 +122,7 @@ impl ResultRows {
 /// One physical optimizer rule, exported through DataFusion's FFI.
 #[pyclass(frozen, module = "flightserver._native")]
 pub struct PhysicalRule {
-    rule: SharedRule,
+    pub(crate) rule: SharedRule,
 }
 
 #[pymethods]

@@ -44,7 +44,13 @@ DEFAULT_SCHEMA = "public"
 
 def session_config(config: ServerConfig) -> SessionConfig:
     """DataFusion settings every context gets."""
-    settings = {
+    return SessionConfig(session_settings(config))
+
+
+def session_settings(config: ServerConfig) -> dict[str, str]:
+    """The DataFusion settings of `session_config`, as text (a native session
+    of the Rust extension takes the same ones)."""
+    return {
         "datafusion.catalog.information_schema": "true",
         # Both drivers read Utf8/Binary; the JDBC driver (18.x) fails on view types.
         "datafusion.sql_parser.map_string_types_to_utf8view": "false",
@@ -61,7 +67,6 @@ def session_config(config: ServerConfig) -> SessionConfig:
         # The policy parses requests as the engine does only with these.
         **Policy.engine_settings(),
     }
-    return SessionConfig(settings)
 
 
 def runtime_config(config: ServerConfig) -> RuntimeEnvBuilder:
