@@ -6,6 +6,7 @@ files, or from the data itself; the server is a real process, the client ADBC.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -148,6 +149,37 @@ def test_cast_parameters_bind_and_compute(conn: flightsql.Connection) -> None:
             "ARGENTINA",
             "BRAZIL",
         ]
+
+
+def test_insert_parameters_take_the_target_columns_types(conn: flightsql.Connection) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE parity_insert (id BIGINT, day DATE, amount DOUBLE)")
+    sql = "INSERT INTO parity_insert VALUES (?, ?, ?)"
+    assert prepared_parameter_schema(conn, sql).types == [pa.int64(), pa.date32(), pa.float64()]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, parameters=(1, datetime.date(2026, 12, 3), 2.5))
+        assert cursor.rowcount == 1
+    rows = query(conn, "SELECT * FROM parity_insert").to_pylist()
+    assert rows == [{"id": 1, "day": datetime.date(2026, 12, 3), "amount": 2.5}]
+
+
+@pytest.mark.parametrize(
+    ("sql", "bound", "expected"),
+    [
+        # One signature (Utf8): the parameter is announced as a string.
+        ("SELECT upper(?) AS v", "abc", "ABC"),
+        # Several signatures: the type the client bound picks one, as in process.
+        ("SELECT abs(?) AS v", -3, 3),
+        ("SELECT abs(?) AS v", -2.5, 2.5),
+        ("SELECT round(?, 1) AS v", 2.25, 2.3),
+    ],
+)
+def test_function_arguments_take_the_type_the_client_bound(
+    conn: flightsql.Connection, sql: str, bound: object, expected: object
+) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute(sql, parameters=(bound,))
+        assert cursor.fetch_arrow_table().to_pylist() == [{"v": expected}]
 
 
 # -- result types ------------------------------------------------------------------------
