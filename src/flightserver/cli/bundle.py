@@ -6,21 +6,20 @@ import json
 
 import click
 
-from flightserver.cli.options import password, timeout_option, uri_option, user_option
+from flightserver.cli.options import (
+    output_option,
+    password,
+    timeout_option,
+    uri_option,
+    user_option,
+)
 
 
 @click.command()
 @uri_option
 @user_option
 @timeout_option
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, writable=True),
-    default="-",
-    show_default=True,
-    help="Where to write the bundle JSON (-: standard output).",
-)
+@output_option("the bundle JSON")
 @click.argument("statement")
 def bundle(
     *, uri: str, user: str | None, timeout: float | None, output: str, statement: str

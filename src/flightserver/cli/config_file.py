@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from flightserver.cli.options import output_option
 from flightserver.config import ConfigOption, ServerConfig, config_options
 
 
@@ -49,14 +50,7 @@ def config_template() -> str:
 
 
 @click.command("config")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, writable=True),
-    default="-",
-    show_default=True,
-    help="Where to write the file (-: standard output).",
-)
+@output_option("the file")
 def config_command(output: str) -> None:
     """Write a configuration file (TOML) with every option, described, at its default."""
     with click.open_file(output, "w") as stream:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
+
+FC = TypeVar("FC", bound=Callable[..., object] | click.Command)
 
 DEFAULT_URI = "grpc://127.0.0.1:32010"
 
@@ -39,3 +43,15 @@ def password(user: str | None) -> str | None:
     if value is None:
         value = click.prompt(f"password for {user}", hide_input=True, err=True)
     return value
+
+
+def output_option(what: str) -> Callable[[FC], FC]:
+    """`--output/-o FILE` for a command that writes `what` (-: standard output)."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, writable=True),
+        default="-",
+        show_default=True,
+        help=f"Where to write {what} (-: standard output).",
+    )
