@@ -44,6 +44,11 @@ v2_checkpoints = true
 after_commit = false
 deletion_vectors = true
 purge_deleted_fraction = 0.5
+
+[maintenance.tables."datafusion.public.lone"]
+after_commit = false
+deletion_vectors = true
+purge_deleted_fraction = 0.5
 """
 
 
@@ -220,3 +225,24 @@ def test_optimize_purges_deletion_vectors(
     rows = execute(mconn, "SELECT id FROM purged ORDER BY id")
     assert rows is not None
     assert rows["id"].to_pylist() == list(range(7, 21))
+
+
+def test_optimize_purges_a_file_alone_in_its_partition(
+    mconn: flightsql.Connection, mserver: ServerProcess
+) -> None:
+    # One file per partition: nothing for compaction to bin it with.
+    execute(
+        mconn,
+        "CREATE TABLE lone AS SELECT CAST(value AS BIGINT) AS id, value % 2 AS part"
+        " FROM generate_series(1, 20)",
+    )
+    action(mserver.uri, "RunMaintenance", {"table": "datafusion.public.lone"})  # enables DVs
+    location = Path(status(mserver.uri, "lone")["location"])
+    assert delete_rows(location, lambda row: row["id"] <= 12) == 12
+    assert status(mserver.uri, "lone")["deletion_vector_files"] == 1
+    [run] = action(mserver.uri, "RunMaintenance", {"table": "datafusion.public.lone"})["runs"]
+    assert run["files_compacted"] >= 1
+    assert run["adoption"]["deletion_vector_files"] == 0
+    rows = execute(mconn, "SELECT id FROM lone ORDER BY id")
+    assert rows is not None
+    assert rows["id"].to_pylist() == list(range(13, 21))

@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 from datafusion import SessionContext
@@ -259,6 +260,26 @@ class _Run:
         metrics = self.table.optimize.compact(target_size=target)
         self.files_compacted = int(metrics.get("numFilesRemoved", 0))
         self.files_added = int(metrics.get("numFilesAdded", 0))
+        self._purge_lone_files()
+
+    def _purge_lone_files(self) -> None:
+        """Rewrites the partitions whose purgeable files compaction skipped.
+
+        deltalake's compaction leaves a file alone in its bin as it is; its Z-order
+        rewrites every file of a partition (by one column: a plain sort), applying
+        their deletion vectors.
+        """
+        table = DeltaTable(self.table.table_uri)
+        partitions = _purgeable_partitions(table, self.policy.purge_deleted_fraction)
+        if not partitions:
+            return
+        partition_columns = set(table.metadata().partition_columns)
+        column = next(f.name for f in table.schema().fields if f.name not in partition_columns)
+        for filters in partitions:
+            metrics = table.optimize.z_order([column], partition_filters=filters or None)
+            self.files_compacted += int(metrics.get("numFilesRemoved", 0))
+            self.files_added += int(metrics.get("numFilesAdded", 0))
+        self.table = DeltaTable(self.table.table_uri)
 
     def _log(self) -> None:
         """A checkpoint when one is due; otherwise the commits since the last one compacted."""
@@ -331,26 +352,41 @@ def _deletion_vectors(location: str) -> dict[str, tuple[int, int]]:
     return DeltaProvider(location).deletion_vectors
 
 
-def _purgeable_bytes(table: DeltaTable, fraction: float) -> list[int]:
-    """The sizes of the files whose deletion vector deletes at least `fraction` of their rows."""
+def _purgeable_paths(table: DeltaTable, fraction: float) -> set[str]:
+    """The files whose deletion vector deletes at least `fraction` of their rows."""
     if _DV_FEATURE not in (table.protocol().reader_features or []):
-        return []
-    vectors = _deletion_vectors(table.table_uri)
-    if not vectors:
+        return set()
+    return {
+        path
+        for path, (deleted, rows) in _deletion_vectors(table.table_uri).items()
+        if rows and deleted / rows >= fraction
+    }
+
+
+def _purgeable_actions(table: DeltaTable, fraction: float) -> list[dict[str, Any]]:
+    """The add actions (flattened) of the files `_purgeable_paths` names."""
+    purgeable = _purgeable_paths(table, fraction)
+    if not purgeable:
         return []
     actions = pa.table(table.get_add_actions(flatten=True))  # pyright: ignore[reportArgumentType]
-    sizes = dict(
-        zip(
-            actions.column("path").to_pylist(),
-            actions.column("size_bytes").to_pylist(),
-            strict=True,
-        )
-    )
-    return [
-        int(sizes.get(path) or 0)
-        for path, (deleted, rows) in vectors.items()
-        if rows and deleted / rows >= fraction
-    ]
+    return [row for row in actions.to_pylist() if row["path"] in purgeable]
+
+
+def _purgeable_bytes(table: DeltaTable, fraction: float) -> list[int]:
+    """The sizes of the files whose deletion vector deletes at least `fraction` of their rows."""
+    return [int(row["size_bytes"] or 0) for row in _purgeable_actions(table, fraction)]
+
+
+def _purgeable_partitions(table: DeltaTable, fraction: float) -> list[list[tuple[str, str, str]]]:
+    """The partitions (as deltalake partition filters; [] for an unpartitioned table)
+    holding a file whose deletion vector deletes at least `fraction` of its rows."""
+    columns = table.metadata().partition_columns
+    found: list[list[tuple[str, str, str]]] = []
+    for row in _purgeable_actions(table, fraction):
+        filters = [(name, "=", str(row[f"partition.{name}"])) for name in columns]
+        if filters not in found:
+            found.append(filters)
+    return found
 
 
 def _file_sizes(table: DeltaTable) -> list[int]:
