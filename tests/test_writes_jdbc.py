@@ -1,15 +1,19 @@
 """Delta writes and declared keys through the Arrow Flight SQL JDBC driver:
 executeUpdate (plain and prepared) into a Delta table with constraints, a
 violating INSERT refused, getPrimaryKeys listing the declared key, and
-DELETE/UPDATE/MERGE returning their affected row counts."""
+DELETE/UPDATE/MERGE returning their affected row counts, on an unpartitioned
+table and on a partitioned one with deletion vectors."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable, TableFeatures, write_deltalake
 
+from tests.deletion_vectors import delete_rows
 from tests.jdbc.probe import ProbeRunner, Report
 from tests.jdbc.toolchain import compile_probe, fetch_driver
 from tests.server_process import ServerProcess
@@ -22,6 +26,25 @@ def jdbc_writes_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
     catalog = tmp_path_factory.mktemp("jdbc-writes-catalog")
     (catalog / "tables").mkdir()
     (catalog / "tables/orders.toml").write_text(ORDERS)
+    # The same rows as `rw` below, partitioned by p, plus a row another engine deleted
+    # by deletion vector.
+    parts = catalog / "data/rw_parts_dv"
+    ids = [*range(1, 11), 99]
+    rows = pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "v": pa.array([float(i) for i in ids], pa.float64()),
+            "p": [f"p{i % 2}" for i in ids],
+        }
+    )
+    write_deltalake(parts, rows, partition_by=["p"])
+    DeltaTable(parts).alter.add_feature(
+        TableFeatures.DeletionVectors, allow_protocol_versions_increase=True
+    )
+    assert delete_rows(parts, lambda row: row["id"] == 99) == 1
+    (catalog / "tables/rw_parts_dv.toml").write_text(
+        'name = "rw_parts_dv"\nformat = "delta"\nlocation = "data/rw_parts_dv"\n'
+    )
     state = tmp_path_factory.mktemp("jdbc-writes-state")
     args = ["--catalog-dir", str(catalog), "--state-dir", str(state), "--policy-allow-dml", "true"]
     with ServerProcess.start(args) as process:
@@ -41,10 +64,15 @@ def report(request: pytest.FixtureRequest, jdbc_writes_server: ServerProcess) ->
     return runner.run("writes", "datafusion", "public", "orders")
 
 
-@pytest.fixture(scope="module", params=DRIVER_VERSIONS, ids=lambda version: f"jdbc-{version}")
+@pytest.fixture(
+    scope="module",
+    params=[(version, table) for version in DRIVER_VERSIONS for table in ("rw", "rw_parts_dv")],
+    ids=lambda param: f"jdbc-{param[0]}-{param[1]}",
+)
 def row_report(request: pytest.FixtureRequest, jdbc_writes_server: ServerProcess) -> Report:
-    runner = ProbeRunner(fetch_driver(request.param), compile_probe(), jdbc_writes_server.port)
-    return runner.run("rowwrites", "rw")
+    version, table = request.param
+    runner = ProbeRunner(fetch_driver(version), compile_probe(), jdbc_writes_server.port)
+    return runner.run("rowwrites", table)
 
 
 def test_row_level_writes_return_affected_counts(row_report: Report) -> None:
