@@ -198,6 +198,36 @@ def test_native_clients_get_datafusions_types(conn: flightsql.Connection) -> Non
     assert result.column("dictionary").to_pylist() == ["a"]
 
 
+# A UNION's inputs are coerced to one type by DataFusion's analyzer; the plan
+# before it says the first input's type. The server announced that and relabelled
+# (cast) every batch to it.
+UNION_COERCION_QUERIES = [
+    # List(UInt8) and List(Int8) meet at List(Int16): -2 does not fit the first input's type.
+    "SELECT make_array(arrow_cast(2, 'UInt8')) AS x"
+    " UNION ALL SELECT make_array(arrow_cast(-2, 'Int8')) AS x",
+    # Seconds and milliseconds meet at milliseconds: .123 s would be lost.
+    "SELECT ts FROM (SELECT arrow_cast(TIMESTAMP '2024-01-01 00:00:00', 'Timestamp(Second, None)')"
+    " AS ts UNION ALL SELECT arrow_cast(TIMESTAMP '2024-01-01 00:00:00.123',"
+    " 'Timestamp(Millisecond, None)') AS ts)",
+    # Float64 and Utf8 meet at Utf8; the dictionary column makes the server add its
+    # decoding projection, which was typed by the first input (Float64).
+    "SELECT arrow_cast('a', 'Dictionary(Int32, Utf8)') AS tag, 32.0 AS value"
+    " UNION ALL SELECT arrow_cast('b', 'Dictionary(Int32, Utf8)') AS tag, 'foo' AS value",
+]
+
+
+@pytest.mark.parametrize("sql", UNION_COERCION_QUERIES)
+def test_union_results_take_the_coerced_type(conn: flightsql.Connection, sql: str) -> None:
+    expected = SessionContext().sql(sql).to_arrow_table()
+    got = query(conn, sql)
+    decoded = [
+        field.type.value_type if isinstance(field.type, pa.DictionaryType) else field.type
+        for field in expected.schema
+    ]
+    assert got.schema.types == decoded
+    assert sorted_rows(got) == sorted_rows(expected)
+
+
 def test_sql_prepare_and_execute_run_as_in_process(without_round_robin: ServerProcess) -> None:
     with flightsql.connect(without_round_robin.uri, autocommit=True) as conn:
         query(conn, "PREPARE add_one(INT) AS SELECT $1 + 1 AS v")

@@ -35,7 +35,7 @@ def main() -> int:
         # A later file's results replace an earlier run's of the same file.
         by_name = {result.name: result for path in options.from_json for result in _load(path)}
         results = sorted(by_name.values(), key=lambda result: result.name)
-        return _report(results, 0.0, options)
+        return _report(results, None, options)
     started = time.monotonic()
     results: list[FileResult] = []
     with Suite() as suite:
@@ -58,7 +58,7 @@ def main() -> int:
     return _report(results, (time.monotonic() - started) / 60, options)
 
 
-def _report(results: list[FileResult], minutes: float, options: argparse.Namespace) -> int:
+def _report(results: list[FileResult], minutes: float | None, options: argparse.Namespace) -> int:
     for result in results:
         for difference in result.unexplained:
             where = difference.record.record.where

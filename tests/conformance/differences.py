@@ -29,6 +29,7 @@ UPDATE_COUNTS = "update counts"
 EXPLAIN = "EXPLAIN shows the server's plan"
 DICTIONARIES = "dictionaries are sent decoded"
 CONSEQUENCE = "consequence of an earlier difference"
+ZERO_SIZE_LISTS = "the ADBC driver cannot read zero-size fixed lists"
 
 _FLAGS = re.IGNORECASE | re.DOTALL
 DOCUMENTED: tuple[Documented, ...] = (
@@ -47,6 +48,11 @@ DOCUMENTED: tuple[Documented, ...] = (
     ),
     Documented(EXPLAIN, sql=re.compile(r"^\s*EXPLAIN\b", _FLAGS)),
     Documented(
+        ZERO_SIZE_LISTS,
+        sql=re.compile(r"FixedSizeList\(\s*0\s*,", _FLAGS),
+        failure=re.compile(r"arrow: invalid size"),
+    ),
+    Documented(
         DICTIONARIES,
         sql=re.compile(r"Dictionary\(", _FLAGS),
         failure=re.compile(r"^column types|^rows differ"),
@@ -63,6 +69,9 @@ _CREATED = re.compile(
 _SETTING = re.compile(r"^\s*SET\b", _FLAGS)
 # CREATE TABLE without EXTERNAL or LOCATION: the server writes it as a Delta table.
 _MANAGED = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\b(?!.*\bLOCATION\b)", _FLAGS)
+# COPY's source and target: a Delta table's rows written to files carry Delta's types.
+_COPY = re.compile(r"^\s*COPY\s+(?P<source>.+?)\s+TO\s+'(?P<path>[^']+)'", _FLAGS)
+_LOCATION = re.compile(r"\bLOCATION\s+'(?P<path>[^']+)'", _FLAGS)
 
 
 def classify(server: list[Verdict], server_only: list[bool]) -> list[str | None]:
@@ -71,16 +80,25 @@ def classify(server: list[Verdict], server_only: list[bool]) -> list[str | None]
 
     A failure that follows a documented one is its consequence when it uses what
     that statement would have made (or follows a refused SET); one that reads a
-    table `CREATE TABLE` made (a Delta table in the server) differs as Delta does.
+    table `CREATE TABLE` made (a Delta table in the server) differs as Delta does,
+    and so does one that reads an external table over files a passing COPY wrote
+    from such a table (Delta's types went into those files).
     """
     reasons: list[str | None] = []
     missing: set[str] = set()  # what documented failures did not make
-    delta: set[str] = set()  # tables the server made as Delta tables
+    delta: set[str] = set()  # tables the server made as Delta tables, or read from their copies
+    delta_paths: set[str] = set()  # where passing COPYs wrote a Delta table's rows
     setting_refused = False
     for verdict, only in zip(server, server_only, strict=True):
         sql = verdict.record.sql
         made = _CREATED.match(sql)
         if made and _MANAGED.match(sql) and verdict.passed:
+            delta.add(_bare(made.group("name")))
+        copied = _COPY.match(sql)
+        if copied and verdict.passed and _uses(copied.group("source"), delta):
+            delta_paths.add(copied.group("path").rstrip("/"))
+        location = _LOCATION.search(sql)
+        if made and location and verdict.passed and _within(location.group("path"), delta_paths):
             delta.add(_bare(made.group("name")))
         if not only:
             reasons.append(None)
@@ -105,3 +123,9 @@ def _bare(name: str) -> str:
 def _uses(sql: str, names: set[str]) -> bool:
     words = {word.lower() for word in re.findall(r"\w+", sql)}
     return bool(words & names)
+
+
+def _within(path: str, written: set[str]) -> bool:
+    """`path` is one of `written`, or a file inside one (a partitioned COPY writes a folder)."""
+    path = path.rstrip("/")
+    return any(path == folder or path.startswith(folder + "/") for folder in written)

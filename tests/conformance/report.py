@@ -11,7 +11,8 @@ START = "<!-- conformance-table:start -->"
 END = "<!-- conformance-table:end -->"
 
 
-def summary_table(results: list[FileResult], minutes: float) -> str:
+def summary_table(results: list[FileResult], minutes: float | None) -> str:
+    """The summary; `minutes`, the run's time, is None for a report of saved runs."""
     lines = [
         "| file | records | passed in process | passed through the server | difference "
         "| server-only failures (documented) |",
@@ -35,7 +36,8 @@ def summary_table(results: list[FileResult], minutes: float) -> str:
         f"| {only} ({only - unexplained}) |"
     )
     lines.append("")
-    lines.append(f"Run time: {minutes:.1f} min.")
+    if minutes is not None:  # a re-report's time says nothing of the runs it merges
+        lines.append(f"Run time: {minutes:.1f} min.")
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from flightserver.artifacts.model import WriteOutcome
 from flightserver.engine.client_types import with_client_types
 from flightserver.engine.parameters import number_question_marks, parameter_schema
 from flightserver.engine.physical import PhysicalQuery, plan_physical
+from flightserver.engine.result_schema import result_schema
 from flightserver.engine.substrait_compat import adapt_plan, describe_unsupported
 
 EMPTY_SCHEMA = pa.schema([])
@@ -100,12 +101,12 @@ def prepare(ctx: SessionContext, sql: str, client_types: bool = True) -> Prepare
             return PreparedStatement(numbered, StatementKind.DDL, EMPTY_SCHEMA, EMPTY_SCHEMA)
         else:
             raise
-    client_df = with_client_types(df, df.schema(), client_types)
     parameters = parameter_schema(df, client_types)
+    client_df, schema = _client_result(ctx, df, client_types, bound=not len(parameters))
     return PreparedStatement(
         numbered,
         StatementKind.QUERY,
-        client_df.schema(),
+        schema,
         parameters,
         plan=None if len(parameters) else client_df,
     )
@@ -116,8 +117,8 @@ def prepare_substrait(
 ) -> PreparedStatement:
     """Analyses a serialized Substrait plan; unsupported parts raise."""
     df = substrait_dataframe(ctx, plan)
-    client_df = with_client_types(df, df.schema(), client_types)
-    return PreparedStatement("", StatementKind.QUERY, client_df.schema(), EMPTY_SCHEMA, plan)
+    _, schema = _client_result(ctx, df, client_types, bound=True)
+    return PreparedStatement("", StatementKind.QUERY, schema, EMPTY_SCHEMA, plan)
 
 
 def substrait_version(ctx: SessionContext) -> str:
@@ -181,8 +182,33 @@ def execute(
         )
     if isinstance(plan, EmptyRelation) and not df.schema().names:
         return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
-    df = with_client_types(df, df.schema(), client_types)
-    return QueryResult(df, df.schema(), plan_physical(ctx, df))
+    df, schema = _client_result(ctx, df, client_types, bound=True)
+    return QueryResult(df, schema, plan_physical(ctx, df))
+
+
+def query_result(ctx: SessionContext, df: DataFrame) -> QueryResult:
+    """`df` (client types already applied) planned to stream, with the schema its batches have."""
+    return QueryResult(df, result_schema(ctx, df), plan_physical(ctx, df))
+
+
+def _client_result(
+    ctx: SessionContext, df: DataFrame, client_types: bool, bound: bool
+) -> tuple[DataFrame, pa.Schema]:
+    """`df` with client types, and the schema its batches will have.
+
+    `bound`: `df` has no unbound parameters. With parameters the analyzer may
+    not type the plan before they are bound; the unanalyzed schema is then the
+    best known, and the execution announces the real one.
+    """
+    if not bound:
+        client_df = with_client_types(df, df.schema(), client_types)
+        try:
+            return client_df, result_schema(ctx, client_df)
+        except Exception:  # DataFusion raises plain exceptions for untyped parameters
+            return client_df, client_df.schema()
+    schema = result_schema(ctx, df)
+    client_df = with_client_types(df, schema, client_types)
+    return client_df, schema if client_df is df else result_schema(ctx, client_df)
 
 
 def _top_node(df: DataFrame) -> object:

@@ -19,7 +19,6 @@ from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
 from flightserver.engine.native import ResultRows
 from flightserver.engine.parameters import is_untyped, parameter_values
-from flightserver.engine.physical import plan_physical
 from flightserver.engine.session import Engine, Scope
 from flightserver.engine.statements import (
     CompletedResult,
@@ -28,6 +27,7 @@ from flightserver.engine.statements import (
     StatementKind,
     StatementResult,
     adhoc,
+    query_result,
 )
 from flightserver.engine.streaming import StreamControls, stream_query
 from flightserver.ops import metrics
@@ -165,7 +165,7 @@ class StatementService:
             try:
                 with self.engine.admission.slot():
                     result = (
-                        QueryResult(plan, plan.schema(), plan_physical(scope.ctx, plan))
+                        query_result(scope.ctx, plan)
                         if plan is not None
                         else self.engine.execute(scope, statement, values)
                     )
