@@ -35,10 +35,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 from datafusion import SessionContext
 from deltalake import DeltaTable, write_deltalake
 
+from bench.distributed_wheel_probe import attempt, write_parquet
 from bench.stats import percentile
 from bench.timing import interleaved
 from flightserver import _native
@@ -52,23 +52,6 @@ QUERIES = {
     "point": "SELECT id, k, v, s FROM t WHERE id = 123457",
     "aggregate": "SELECT k, count(*) AS n, sum(v) AS total FROM t GROUP BY k ORDER BY k",
 }
-
-
-def write_parquet(folder: Path) -> None:
-    """`ROWS` rows in `FILES` Parquet files (about 1.5 MB each)."""
-    folder.mkdir(parents=True)
-    per_file = ROWS // FILES
-    for index in range(FILES):
-        ids = range(index * per_file, (index + 1) * per_file)
-        table = pa.table(
-            {
-                "id": pa.array(ids, pa.int64()),
-                "k": pa.array([i % 100 for i in ids], pa.int64()),
-                "v": pa.array([i * 0.5 for i in ids], pa.float64()),
-                "s": pa.array([str(i) for i in ids], pa.string()),
-            }
-        )
-        pq.write_table(table, folder / f"part-{index}.parquet")
 
 
 def ddl(name: str, folder: Path) -> str:
@@ -90,15 +73,6 @@ def wheel_context(config: ServerConfig, rules: list[_native.PhysicalRule]) -> Se
 
 def read(planned: _native.PlannedQuery) -> pa.Table:
     return pa.RecordBatchReader.from_stream(planned).read_all()
-
-
-def attempt(action: Callable[[], object]) -> str:
-    """ "ok", or the first line of the error."""
-    try:
-        action()
-    except Exception as err:  # the spike reports every failure as data
-        return f"error: {type(err).__name__}: {str(err).splitlines()[0][:300]}"
-    return "ok"
 
 
 def latency_section(
@@ -135,7 +109,7 @@ def main() -> None:
     workers = [_native.start_worker(), _native.start_worker()] if spike else []
     try:
         folder = workdir / "t"
-        write_parquet(folder)
+        write_parquet(folder, ROWS, FILES)
         config = ServerConfig()
         governing = governing_policy(config, DEFAULT_POLICY, config.policy)
         rules = governing.rulepack.rules()

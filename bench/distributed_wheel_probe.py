@@ -37,6 +37,7 @@ QUERIES = {
 
 
 def write_parquet(folder: Path, rows: int = 200_000, files: int = 4) -> None:
+    """`rows` rows in `files` Parquet files (the spike uses it too)."""
     folder.mkdir(parents=True)
     per_file = rows // files
     for index in range(files):
@@ -53,6 +54,7 @@ def write_parquet(folder: Path, rows: int = 200_000, files: int = 4) -> None:
 
 
 def attempt(action: Callable[[], object]) -> str:
+    """ "ok", or the first line of the error."""
     try:
         action()
     except Exception as err:  # the probe reports every failure as data
