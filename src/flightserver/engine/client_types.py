@@ -99,12 +99,23 @@ def _cast(field: pa.Field, target: pa.DataType):  # noqa: ANN202 - datafusion.Ex
     return column.cast(target).alias(field.name)
 
 
+def client_schema(schema: pa.Schema, java: bool = True) -> pa.Schema:
+    """`schema` as `with_client_types` leaves it: each converted field takes its new
+    type (a cast keeps the field's nullability and drops its metadata)."""
+    convert = client_type if java else transport_type
+    fields: list[pa.Field] = []
+    for field in schema:
+        target = convert(field.type)
+        fields.append(field if target == field.type else field.with_type(target).remove_metadata())
+    converted = pa.schema(fields)
+    return converted.with_metadata(schema.metadata) if schema.metadata else converted
+
+
 def with_client_types(df: DataFrame, schema: pa.Schema, java: bool = True) -> DataFrame:
     """`df` unchanged if `schema` (its schema) is client-readable, else with casts
     added: to the JDBC driver's types for Java clients, else only what the
     transport cannot send (`transport_type`)."""
-    convert = client_type if java else transport_type
-    targets = [convert(field.type) for field in schema]
+    targets = client_schema(schema, java).types
     if all(target == field.type for target, field in zip(targets, schema, strict=True)):
         return df
     return df.select(

@@ -19,7 +19,7 @@ from datafusion.unparser import Dialect, Unparser
 from substrait import proto as substrait_proto
 
 from flightserver.artifacts.model import WriteOutcome
-from flightserver.engine.client_types import with_client_types
+from flightserver.engine.client_types import client_schema, with_client_types
 from flightserver.engine.parameters import number_question_marks, parameter_schema
 from flightserver.engine.physical import PhysicalQuery, plan_physical
 from flightserver.engine.result_schema import result_schema
@@ -186,11 +186,6 @@ def execute(
     return QueryResult(df, schema, plan_physical(ctx, df))
 
 
-def query_result(ctx: SessionContext, df: DataFrame) -> QueryResult:
-    """`df` (client types already applied) planned to stream, with the schema its batches have."""
-    return QueryResult(df, result_schema(ctx, df), plan_physical(ctx, df))
-
-
 def _client_result(
     ctx: SessionContext, df: DataFrame, client_types: bool, bound: bool
 ) -> tuple[DataFrame, pa.Schema]:
@@ -207,8 +202,8 @@ def _client_result(
         except Exception:  # DataFusion raises plain exceptions for untyped parameters
             return client_df, client_df.schema()
     schema = result_schema(ctx, df)
-    client_df = with_client_types(df, schema, client_types)
-    return client_df, schema if client_df is df else result_schema(ctx, client_df)
+    # The casts' result types are known: no second optimization to learn them.
+    return with_client_types(df, schema, client_types), client_schema(schema, client_types)
 
 
 def _top_node(df: DataFrame) -> object:

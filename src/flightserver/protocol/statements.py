@@ -19,6 +19,7 @@ from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
 from flightserver.engine.native import ResultRows
 from flightserver.engine.parameters import is_untyped, parameter_values
+from flightserver.engine.physical import plan_physical
 from flightserver.engine.session import Engine, Scope
 from flightserver.engine.statements import (
     CompletedResult,
@@ -27,7 +28,6 @@ from flightserver.engine.statements import (
     StatementKind,
     StatementResult,
     adhoc,
-    query_result,
 )
 from flightserver.engine.streaming import StreamControls, stream_query
 from flightserver.ops import metrics
@@ -165,7 +165,8 @@ class StatementService:
             try:
                 with self.engine.admission.slot():
                     result = (
-                        query_result(scope.ctx, plan)
+                        # The schema was the plan's when prepared.
+                        QueryResult(plan, statement.dataset_schema, plan_physical(scope.ctx, plan))
                         if plan is not None
                         else self.engine.execute(scope, statement, values)
                     )
