@@ -37,7 +37,7 @@ def client_dataframe(ctx: SessionContext, query: str) -> DataFrame:
 
 
 def stream_reader(ctx: SessionContext, df: DataFrame) -> pa.RecordBatchReader:
-    """The server's own streaming path (one physical plan, partitions merged inside DataFusion)."""
+    """The server's own streaming path (one physical plan, its partitions merged as they arrive)."""
     controls = StreamControls(threading.Event(), Deadline(None), Admission(1024, 0, 1.0))
     stream = stream_query(plan_physical(ctx, df), None, df.schema(), _unchanged, controls)
     # The server hands the same iterator to flight.GeneratorStream.

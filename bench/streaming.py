@@ -4,7 +4,7 @@ The server (ADBC, fetch_arrow_table) against the transport limit (the same clien
 fetching the same result, held in memory by the bare pyarrow.flight server) and the
 engine limit (in-process DataFusion producing the same stream through the server's own
 streaming function). Also checks the fact the server's design rests on: the C stream
-interface of a DataFrame drains partitions one after another, execute_stream merges them.
+interface of a DataFrame drains partitions one after another; the server runs them at once.
 The peer, ROAPI (bench.peers, both modes), serves the same query to the same client.
 """
 
@@ -96,7 +96,7 @@ def run(settings: Settings) -> SectionResult:
             "engine_view_types": lambda: stream_reader(ctx, ctx.sql(QUERY)).read_all(),
             "to_arrow_table": lambda: scan_ctx.sql(QUERY).to_arrow_table(),
             "c_stream": lambda: pa.RecordBatchReader.from_stream(scan_ctx.sql(QUERY)).read_all(),
-            "execute_stream": lambda: stream_reader(scan_ctx, scan_ctx.sql(QUERY)).read_all(),
+            "server_stream": lambda: stream_reader(scan_ctx, scan_ctx.sql(QUERY)).read_all(),
         }
         for mode, peer_client in peer_clients.items():
             name = f"roapi_{mode.value}"
@@ -200,8 +200,8 @@ def run(settings: Settings) -> SectionResult:
         ),
         ratio_figure(
             SECTION,
-            "execute_stream (the server's path), 2 partitions",
-            s["execute_stream"],
+            "the server's stream (partitions merged as they arrive), 2 partitions",
+            s["server_stream"],
             "df.to_arrow_table()",
             s["to_arrow_table"],
             target=1.15,

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Callable, Iterator
 
 import adbc_driver_flightsql.dbapi as flightsql
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from pyarrow import flight
 
 from flightserver.cli.client import connect, query_batches
 from flightserver.protocol import commands
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from tests.conftest import DEMO_CATALOG
+from tests.scrape import http_get as _get
+from tests.scrape import sample_value as _value
+from tests.scrape import scrape as _scrape
 from tests.server_process import ServerProcess
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture(scope="module")
@@ -27,26 +26,6 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     args += ["--http-port", "0", "--log-format", "json"]
     with ServerProcess.start(args) as process:
         yield process
-
-
-def _get(server: ServerProcess, path: str, accept: str = "") -> bytes:
-    request = urllib.request.Request(server.announced("http") + path)
-    if accept:
-        request.add_header("Accept", accept)
-    with urllib.request.urlopen(request) as response:
-        return response.read()
-
-
-def _scrape(server: ServerProcess) -> Samples:
-    samples: Samples = {}
-    for family in text_string_to_metric_families(_get(server, "/metrics").decode()):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def _value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_named_series_are_exposed(ops_server: ServerProcess) -> None:

@@ -10,6 +10,7 @@ import pytest
 from datafusion import SessionContext
 
 from flightserver.engine.admission import Admission, Deadline
+from flightserver.engine.partitions import PartitionStream
 from flightserver.engine.streaming import ResultStream, StreamControls
 from flightserver.ops.queries import QueryStatus, QueryTracker
 
@@ -29,7 +30,8 @@ def _result_stream(sql: str, admission: Admission) -> ResultStream:
     schema = df.schema()
     admission.acquire()
     controls = StreamControls(threading.Event(), Deadline(None), admission)
-    return ResultStream(df.execute_stream(), schema, lambda exc: exc, controls)
+    stream = PartitionStream(df.execute_stream())
+    return ResultStream(stream, schema, lambda exc: exc, controls)
 
 
 def test_streaming_query_stays_active_and_counts_rows() -> None:

@@ -45,7 +45,7 @@ def test_rule_runs_on_every_physical_plan_in_process() -> None:
 def test_rule_appears_in_the_served_plan(conn: flightsql.Connection) -> None:
     plan = query(conn, "EXPLAIN VERBOSE SELECT * FROM nation WHERE n_regionkey = 1")
     steps = plan.column("plan_type").to_pylist()
-    assert "physical_plan after flightserver.scan_budget" in steps
+    assert "physical_plan after flightserver.rulepack" in steps
 
 
 def test_scan_budget_refuses_a_large_scan_with_permission_denied() -> None:

@@ -312,6 +312,13 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             "Flight endpoint per partition, for clients to fetch in parallel (1: one stream)."
         ),
     ] = 1
+    plan_cache_size: Annotated[
+        NonNegativeInt,
+        msgspec.Meta(
+            description="How many prepared query texts are kept planned for reuse while the "
+            "catalog is unchanged (0: plan every statement)."
+        ),
+    ] = 1000
     artifacts: ArtifactsConfig = msgspec.field(default_factory=ArtifactsConfig)
     # Without a users file every call runs under `policy`; with one, under its role's policy.
     policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)

@@ -6,18 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
-use datafusion_physical_optimizer::PhysicalOptimizerRule;
 use flightserver_core::policy::result_rows::ResultRowBudget;
 use flightserver_core::rulepack::{
-    RULEPACK_NAME, RULEPACK_VERSION, RulepackConfig, RulepackCounters, build_rules,
+    RULEPACK_NAME, RULEPACK_VERSION, RuleSequence, RulepackConfig, RulepackCounters, SharedRule,
+    build_rules,
 };
 use flightserver_core::scan_manifest::MANIFESTS;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
 use crate::policy::{Policy, PolicyViolation};
-
-type SharedRule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
 
 /// The configured rulepack and the counters its rules move.
 #[pyclass(frozen, module = "flightserver._native")]
@@ -67,7 +65,15 @@ impl Rulepack {
         serde_json::to_string(&self.config).expect("a rulepack config always serializes")
     }
 
-    /// The rules, in the order they are to be installed.
+    /// The rules as one rule that runs them in order: what a context installs
+    /// (each plan crosses the FFI once, not once per rule).
+    fn rule(&self) -> PhysicalRule {
+        PhysicalRule {
+            rule: Arc::new(RuleSequence::new(self.rules.clone())),
+        }
+    }
+
+    /// The rules, in the order they run.
     fn rules(&self) -> Vec<PhysicalRule> {
         self.rules
             .iter()

@@ -34,6 +34,7 @@ from flightserver.catalog.definitions import (
 )
 from flightserver.catalog.delta import DeltaPin, DeltaTables
 from flightserver.catalog.schemas import create_by_ddl, ensure_catalog, ensure_schema
+from flightserver.engine.native import note_catalog_change
 
 __all__ = [
     "CatalogLoader",
@@ -143,6 +144,10 @@ class CatalogLoader:
                 for entry in [*self._autoload.values(), *self._tables.values()]
                 if not entry.status.loaded
             ]
+            if added or changed or removed or self._autoload:
+                # Autoload folders register into DataFusion's own schemas, which count
+                # no changes: a rescan may have replaced or removed any of their tables.
+                note_catalog_change()
         for status in self.statuses:
             if status.error is not None:
                 log.warning("catalog entry %s not loaded: %s", status.source, status.error)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
-from datafusion import DataFrame, RecordBatchStream, SessionContext
+from datafusion import DataFrame, SessionContext
 from datafusion.plan import ExecutionPlan
 
 from flightserver.artifacts.model import PlanManifest
 from flightserver.engine.native import take_manifest
+from flightserver.engine.partitions import BatchStream, MergedPartitions, PartitionStream
 
 
 @dataclass(frozen=True)
@@ -30,16 +31,14 @@ class PhysicalQuery:
     def endpoints(self) -> int:
         return self.manifest.endpoints if self.manifest is not None else 1
 
-    def execute(self, partition: int | None) -> RecordBatchStream:
-        """The stream of one endpoint's partition, or (None) of the whole result."""
+    def execute(self, partition: int | None) -> BatchStream:
+        """The stream of one endpoint's partition, or (None) of the whole result,
+        from this plan (never planned again)."""
         if partition is not None:
-            return self.ctx.execute(self.plan, partition)
+            return PartitionStream(self.ctx.execute(self.plan, partition))
         if self.plan.partition_count == 1:
-            return self.ctx.execute(self.plan, 0)
-        # Several partitions, one stream: DataFusion merges them, running all at
-        # once. Python can start no such merge over an existing plan, so the
-        # query is planned again (its pinned providers give the same scans).
-        return self.df.execute_stream()
+            return PartitionStream(self.ctx.execute(self.plan, 0))
+        return MergedPartitions(self.ctx, self.plan)
 
 
 def plan_physical(ctx: SessionContext, df: DataFrame) -> PhysicalQuery:

@@ -23,10 +23,12 @@ from flightserver.catalog.time_travel import register_time_travel
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
 from flightserver.engine.admission import Admission
-from flightserver.engine.native import Policy, write_statement
+from flightserver.engine.native import Policy, note_catalog_change, write_statement
 from flightserver.engine.parameters import operator_count
+from flightserver.engine.plan_cache import PlanCache
 from flightserver.engine.policy import DEFAULT_POLICY, GoverningPolicy, governing_policy
-from flightserver.engine.statements import PreparedStatement, StatementResult
+from flightserver.engine.statements import CompletedResult, PreparedStatement, StatementResult
+from flightserver.ops import metrics
 from flightserver.writes.constraints_table import (
     apply_declared_constraints,
     register_constraints_table,
@@ -107,6 +109,10 @@ class Engine:
             name: governing_policy(config, name, policy) for name, policy in config.roles.items()
         }
         self._role_scopes: dict[str, Scope] = {}
+        policies = [self.default_policy, *self.role_policies.values()]
+        metrics.PHYSICAL_PLANS.set_function(
+            lambda: sum(p.rulepack.counters()["scan_budget_checks"] for p in policies)
+        )
         self._role_scopes_lock = threading.Lock()
         limits = config.limits
         self.admission = Admission(
@@ -114,6 +120,7 @@ class Engine:
             limits.max_queued_queries,
             limits.admission_timeout_seconds,
         )
+        self.plans = PlanCache(config.plan_cache_size)
         # The Delta tables' pins (snapshot versions, file sets), for artifacts and re-pinning.
         self.delta_tables = DeltaTables()
         # Statuses learned after loading, by definition file (constraint checks, writes).
@@ -162,8 +169,7 @@ class Engine:
     def _new_context(self, catalog: str, schema: str, governing: GoverningPolicy) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
         ctx = SessionContext(settings, runtime_config(self.config))
-        for rule in governing.rulepack.rules():
-            ctx.add_physical_optimizer_rule(rule)
+        ctx.add_physical_optimizer_rule(governing.rulepack.rule())
         register_time_travel(ctx, self.delta_tables)
         return ctx
 
@@ -247,11 +253,18 @@ class Engine:
         (governing or self.default_policy).policy.check_sql(sql)
 
     def prepare(self, scope: Scope, sql: str) -> PreparedStatement:
-        """Analyses `sql` without running it (for prepared statements)."""
+        """Analyses `sql` without running it (for prepared statements); a query
+        prepared before in the same scope and catalog generation is not planned again."""
         self.admit(sql, scope.governing)
+        key = self.plans.key(sql, scope.ctx, scope.governing, scope.client_types)
+        planned = self.plans.get(key)
+        if planned is not None:
+            return planned
         write = write_statement(sql)
         if write is None:
-            return statements.prepare(scope.ctx, sql, scope.client_types)
+            prepared = statements.prepare(scope.ctx, sql, scope.client_types)
+            self.plans.put(key, scope.ctx, scope.governing, prepared)
+            return prepared
         self.writes.check(scope.ctx, write)
         # DataFusion plans the write against the catalog: not while a commit swaps a table.
         with self.delta_tables.lock:
@@ -275,17 +288,36 @@ class Engine:
         statement: PreparedStatement,
         parameters: Mapping[str, pa.Scalar] | None = None,
     ) -> StatementResult:
-        """Runs `statement`: queries are planned to stream, everything else completes now."""
-        if statement.substrait is None:
-            self.admit(statement.sql, scope.governing)
-            write = write_statement(statement.sql)
-            if write is not None:
-                return self.writes.execute(
-                    scope.ctx, statement, write, parameters, scope.governing.sql_options
-                )
-        return statements.execute(
-            scope.ctx, statement, parameters, scope.governing.sql_options, scope.client_types
-        )
+        """Runs `statement`: queries are planned to stream, everything else completes now.
+        A query without parameters whose text was planned before in this scope and
+        catalog generation (`plans`) is only planned physically."""
+        if statement.substrait is not None:
+            return statements.execute(
+                scope.ctx, statement, parameters, scope.governing.sql_options, scope.client_types
+            )
+        self.admit(statement.sql, scope.governing)
+        key = self.plans.key(statement.sql, scope.ctx, scope.governing, scope.client_types)
+        planned = None if parameters else self.plans.get(key)
+        if planned is not None:
+            return statements.run_planned(scope.ctx, planned)
+        write = write_statement(statement.sql)
+        if write is not None:
+            result = self.writes.execute(
+                scope.ctx, statement, write, parameters, scope.governing.sql_options
+            )
+        else:
+            result = statements.execute(
+                scope.ctx, statement, parameters, scope.governing.sql_options, scope.client_types
+            )
+        if isinstance(result, CompletedResult):
+            # DDL, SET and writes may change what names resolve to outside the
+            # schemas that count changes themselves (CREATE SCHEMA's memory schemas).
+            note_catalog_change()
+        elif not parameters:
+            self.plans.put(
+                key, scope.ctx, scope.governing, statements.as_prepared(statement, result)
+            )
+        return result
 
     def after_commit(self, commit: DeltaCommit) -> None:
         """Runs after every Delta commit of the server (SQL writes and ingest)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import pyarrow as pa
@@ -184,6 +184,20 @@ def execute(
         return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
     df, schema = _client_result(ctx, df, client_types, bound=True)
     return QueryResult(df, schema, plan_physical(ctx, df))
+
+
+def run_planned(ctx: SessionContext, statement: PreparedStatement) -> QueryResult:
+    """A query prepared before, planned physically now (its plan carries client types)."""
+    if statement.plan is None:
+        raise ValueError("the statement was prepared without a plan")
+    return QueryResult(statement.plan, statement.dataset_schema, plan_physical(ctx, statement.plan))
+
+
+def as_prepared(statement: PreparedStatement, result: QueryResult) -> PreparedStatement:
+    """`statement`, run without parameters, as if prepared: the plan `result` ran."""
+    return replace(
+        statement, kind=StatementKind.QUERY, dataset_schema=result.schema, plan=result.df
+    )
 
 
 def _client_result(

@@ -2,10 +2,10 @@
 
 `DataFrame.__arrow_c_stream__` drains a plan's output partitions one after
 another, which serializes a parallel scan. A one-stream result of several
-partitions is instead merged inside DataFusion (all of them running at once);
-a result served as several endpoints streams one partition per endpoint. Each
-batch crosses into pyarrow through the Arrow C data interface and goes straight
-to the Flight layer; observers hear once, at the end, what was sent.
+partitions instead runs them all at once (`engine.partitions`); a result served
+as several endpoints streams one partition per endpoint. Each batch crosses
+into pyarrow through the Arrow C data interface and goes straight to the Flight
+layer; observers hear once, at the end, what was sent.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
-from datafusion import RecordBatchStream
 
 from flightserver.engine.admission import Admission, Deadline
 from flightserver.engine.native import ResultRows
+from flightserver.engine.partitions import BatchStream
 from flightserver.engine.physical import PhysicalQuery
 
 ErrorMapper = Callable[[Exception], Exception]
@@ -103,7 +103,7 @@ class ResultStream:
 
     def __init__(
         self,
-        stream: RecordBatchStream,
+        stream: BatchStream,
         schema: pa.Schema,
         map_error: ErrorMapper,
         controls: StreamControls,
@@ -111,7 +111,7 @@ class ResultStream:
         self.schema = schema
         self.rows = 0
         self.bytes = 0
-        self._stream: RecordBatchStream | None = stream
+        self._stream: BatchStream | None = stream
         self._map_error = map_error
         self._controls = controls
         self._observers: list[StreamObserver] = []
@@ -134,7 +134,7 @@ class ResultStream:
                 raise QueryTimedOutError(f"the query ran longer than {limit:g} s; stopped")
             if self._stream is None:  # released: cancelled, timed out, failed or dropped
                 raise StopIteration
-            batch = next(self._stream).to_pyarrow()
+            batch = next(self._stream)
             if self._controls.result_rows is not None:
                 self._controls.result_rows.count(batch.num_rows)
             self.rows += batch.num_rows
@@ -153,9 +153,11 @@ class ResultStream:
             if self._released:
                 return
             self._released = True
-            # Dropping DataFusion's stream stops the plan's tasks and frees their
+            # Stopping DataFusion's stream stops the plan's tasks and frees their
             # memory now, even while pyarrow still holds this iterator.
-            self._stream = None
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
         self._controls.admission.release()
         self._controls.on_end()
         end = StreamEnd(self.rows, self.bytes, completed, error)

@@ -55,3 +55,13 @@ ARTIFACTS_LOST = Counter(
 )
 READY = Gauge("flightserver_ready", "1 once the catalog has loaded and Flight SQL is serving.")
 ARROW_MEMORY.set_function(pa.total_allocated_bytes)  # sampled at each scrape
+PLAN_CACHE_LOOKUPS = Counter(
+    "flightserver_plan_cache_lookups",
+    "Statement texts looked up among those already planned, by result (hit, miss).",
+    ["result"],
+)
+PHYSICAL_PLANS = Gauge(
+    "flightserver_physical_plans",
+    "Physical plans the rulepack has shaped since start (a count: every planning of a "
+    "statement, DataFusion's own re-plans included).",
+)

@@ -19,7 +19,6 @@ from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
 from flightserver.engine.native import ResultRows
 from flightserver.engine.parameters import is_untyped, parameter_values
-from flightserver.engine.physical import plan_physical
 from flightserver.engine.session import Engine, Scope
 from flightserver.engine.statements import (
     CompletedResult,
@@ -28,6 +27,7 @@ from flightserver.engine.statements import (
     StatementKind,
     StatementResult,
     adhoc,
+    run_planned,
 )
 from flightserver.engine.streaming import StreamControls, stream_query
 from flightserver.ops import metrics
@@ -109,8 +109,9 @@ class Prepared:
     statement: PreparedStatement
     parameters: pa.RecordBatch | None = None
     session: str = ""  # the session (or connection) that holds it open
-    # The query as planned when prepared, in `planned_in`: its first execution runs it
-    # instead of planning again (ADBC prepares every new query text, then executes it).
+    # The query as planned when prepared, in `planned_in`: its first execution runs it,
+    # reading the tables as they were then (later ones find the plan in the engine's
+    # plan cache while the catalog is unchanged, or plan afresh).
     plan: DataFrame | None = None
     planned_in: Scope | None = None
 
@@ -165,8 +166,7 @@ class StatementService:
             try:
                 with self.engine.admission.slot():
                     result = (
-                        # The schema was the plan's when prepared.
-                        QueryResult(plan, statement.dataset_schema, plan_physical(scope.ctx, plan))
+                        run_planned(scope.ctx, replace(statement, plan=plan))
                         if plan is not None
                         else self.engine.execute(scope, statement, values)
                     )
@@ -224,8 +224,7 @@ class StatementService:
         return self._info(self._run(scope, prepared.statement, parameters, plan), descriptor)
 
     def _take_plan(self, handle: bytes, prepared: Prepared, scope: Scope) -> DataFrame | None:
-        """The plan made when preparing, once: later executions plan afresh, so that
-        they see tables as they are then. Only for the same context and policy."""
+        """The plan made when preparing, once. Only for the same context and policy."""
         planned_in = prepared.planned_in
         if prepared.plan is None or planned_in is None:
             return None
