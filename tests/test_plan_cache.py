@@ -33,6 +33,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return catalog, state
 
 
+# Overrides conftest's `server`, so its `conn` connects here.
 @pytest.fixture(scope="module")
 def server(folders: tuple[Path, Path]) -> Iterator[ServerProcess]:
     catalog, state = folders
@@ -40,12 +41,6 @@ def server(folders: tuple[Path, Path]) -> Iterator[ServerProcess]:
     args += ["--http-port", "0", "--target-partitions", "2"]
     with ServerProcess.start(args) as process:
         yield process
-
-
-@pytest.fixture
-def conn(server: ServerProcess) -> Iterator[flightsql.Connection]:
-    with flightsql.connect(server.uri, autocommit=True) as connection:
-        yield connection
 
 
 def execute(conn: flightsql.Connection, sql: str) -> None:
