@@ -22,6 +22,7 @@ import msgspec
 from datafusion import SessionContext
 
 from flightserver.catalog.autoload import AutoloadFolder
+from flightserver.catalog.changes import CATALOG_CHANGES
 from flightserver.catalog.ddl import external_table_ddl
 from flightserver.catalog.definitions import (
     DefinitionError,
@@ -172,6 +173,15 @@ class CatalogLoader:
 
     def _refresh_autoload(self, added: list[str], changed: list[str], removed: list[str]) -> None:
         found = _read_texts(self.catalog_dir / AUTOLOAD_FOLDER)
+        if not found and not self._autoload:
+            return
+        # Autoload tables live in DataFusion's own schemas, not swapped by name: any table.
+        with CATALOG_CHANGES.changing():
+            self._apply_autoload(found, added, changed, removed)
+
+    def _apply_autoload(
+        self, found: dict[str, str], added: list[str], changed: list[str], removed: list[str]
+    ) -> None:
         for source in sorted(set(self._autoload) - set(found)):
             self._drop_autoload(self._autoload.pop(source))
             removed.append(source)
@@ -324,7 +334,7 @@ class CatalogLoader:
         if entry.qualified is None:
             return
         catalog, schema, name = entry.qualified
-        with self.delta_tables.lock:
+        with self.delta_tables.lock, CATALOG_CHANGES.changing([".".join(entry.qualified)]):
             target = self.ctx.catalog(catalog).schema(schema)
             if target.table_exist(name):
                 target.deregister_table(name)

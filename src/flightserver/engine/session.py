@@ -6,15 +6,16 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 import msgspec
 import pyarrow as pa
-from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
+from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from flightserver.artifacts.store import ArtifactStore, Retention
+from flightserver.catalog.changes import CATALOG_CHANGES
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import CatalogLoader, TableStatus
@@ -26,7 +27,13 @@ from flightserver.engine.admission import Admission
 from flightserver.engine.native import Policy, write_statement
 from flightserver.engine.parameters import operator_count
 from flightserver.engine.policy import DEFAULT_POLICY, GoverningPolicy, governing_policy
-from flightserver.engine.statements import PreparedStatement, StatementResult
+from flightserver.engine.result_cache import ResultCache
+from flightserver.engine.statements import (
+    CompletedResult,
+    PreparedStatement,
+    StatementResult,
+    planned_query,
+)
 from flightserver.writes.constraints_table import (
     apply_declared_constraints,
     register_constraints_table,
@@ -93,6 +100,8 @@ class Scope:
     governing: GoverningPolicy
     # Results in the types the JDBC driver reads (`client_types`); native Arrow otherwise.
     client_types: bool = True
+    # The result cache may answer (a session option turns it off for its session).
+    result_cache: bool = True
 
 
 class Engine:
@@ -145,6 +154,7 @@ class Engine:
             config.maintenance, self.delta_tables, self.ctx, DEFAULT_CATALOG
         )
         self.maintainer.refresh_all()
+        self.result_cache = ResultCache(config.result_cache, self.ctx, self.delta_tables)
 
     def _apply_constraints(self) -> None:
         """Declared constraints onto the catalog's Delta tables; a table whose rows
@@ -158,6 +168,7 @@ class Engine:
                 self._status_overrides[status.source] = status
                 self.ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
                 del self.delta_tables.entries[status.name or ""]
+                CATALOG_CHANGES.changed([status.name or ""])
 
     def _new_context(self, catalog: str, schema: str, governing: GoverningPolicy) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
@@ -248,6 +259,10 @@ class Engine:
 
     def prepare(self, scope: Scope, sql: str) -> PreparedStatement:
         """Analyses `sql` without running it (for prepared statements)."""
+        mark = self.result_cache.mark()  # before the plan resolves its tables
+        return replace(self._prepare(scope, sql), catalog_mark=mark)
+
+    def _prepare(self, scope: Scope, sql: str) -> PreparedStatement:
         self.admit(sql, scope.governing)
         write = write_statement(sql)
         if write is None:
@@ -275,16 +290,39 @@ class Engine:
         statement: PreparedStatement,
         parameters: Mapping[str, pa.Scalar] | None = None,
     ) -> StatementResult:
-        """Runs `statement`: queries are planned to stream, everything else completes now."""
+        """Runs `statement`: queries are planned to stream (or answered from the result
+        cache), everything else completes now."""
+        mark = self.result_cache.mark()  # before the plan resolves its tables
         if statement.substrait is None:
             self.admit(statement.sql, scope.governing)
             write = write_statement(statement.sql)
             if write is not None:
-                return self.writes.execute(
+                result = self.writes.execute(
                     scope.ctx, statement, write, parameters, scope.governing.sql_options
                 )
-        return statements.execute(
-            scope.ctx, statement, parameters, scope.governing.sql_options, scope.client_types
+                return _changed_catalog(result)
+        result = statements.execute(
+            scope.ctx,
+            statement,
+            parameters,
+            scope.governing.sql_options,
+            scope.client_types,
+            lookup=lambda df, schema: self.result_cache.lookup(scope, df, schema, parameters, mark),
+        )
+        return _changed_catalog(result)
+
+    def run_planned(
+        self, scope: Scope, statement: PreparedStatement, plan: DataFrame
+    ) -> StatementResult:
+        """Streams `plan`, the query `statement` planned when prepared (its schema
+        is the plan's), or answers it from the result cache."""
+        return planned_query(
+            scope.ctx,
+            plan,
+            statement.dataset_schema,
+            lambda df, schema: self.result_cache.lookup(
+                scope, df, schema, None, statement.catalog_mark
+            ),
         )
 
     def after_commit(self, commit: DeltaCommit) -> None:
@@ -308,3 +346,16 @@ class Engine:
                 self._status_overrides[status.source] = msgspec.structs.replace(
                     status, error=None, delta=entry.pin, warning=entry.pin.warning
                 )
+
+
+def _changed_catalog(result: StatementResult) -> StatementResult:
+    """`result`, after stamping the change a statement other than a query made.
+
+    A Delta write re-pins its table, which stamps it; DDL, SET and DataFusion's own
+    writes may change any table (or setting) the cache's keys hold.
+    """
+    if isinstance(result, CompletedResult) and result.cache is None:
+        write = result.write
+        if write is None or write.format != "delta":
+            CATALOG_CHANGES.changed()
+    return result

@@ -8,9 +8,10 @@ run to completion here, and only queries are left to stream.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext, SQLOptions, substrait
@@ -24,6 +25,9 @@ from flightserver.engine.parameters import number_question_marks, parameter_sche
 from flightserver.engine.physical import PhysicalQuery, plan_physical
 from flightserver.engine.result_schema import result_schema
 from flightserver.engine.substrait_compat import adapt_plan, describe_unsupported
+
+if TYPE_CHECKING:
+    from flightserver.engine.result_cache import CacheDecision
 
 EMPTY_SCHEMA = pa.schema([])
 
@@ -58,6 +62,8 @@ class PreparedStatement:
     # A query without parameters as planned when prepared (client types applied):
     # clients that prepare every query (ADBC, JDBC) execute it right away.
     plan: DataFrame | None = field(default=None, compare=False, repr=False)
+    # The catalog generation before `plan` was made (the result cache's check).
+    catalog_mark: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class QueryResult:
     df: DataFrame
     schema: pa.Schema
     physical: PhysicalQuery
+    cache: CacheDecision | None = None  # a miss to fill, or why the cache was bypassed
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,11 @@ class CompletedResult:
     table: pa.Table
     record_count: int
     write: WriteOutcome | None = None  # what a write statement wrote, for its artifact
+    cache: CacheDecision | None = None  # set when the result cache answered a query
+
+
+# Looks a query's client DataFrame (and its schema) up in the result cache.
+CacheLookup = Callable[[DataFrame, pa.Schema], "CacheDecision"]
 
 
 StatementResult = QueryResult | CompletedResult
@@ -166,9 +178,11 @@ def execute(
     parameters: Mapping[str, pa.Scalar] | None = None,
     options: SQLOptions | None = None,
     client_types: bool = True,
+    *,
+    lookup: CacheLookup | None = None,
 ) -> StatementResult:
-    """Runs `statement`: a query is planned to stream, anything else runs to
-    completion before this returns."""
+    """Runs `statement`: a query is planned to stream (unless `lookup` finds its
+    result), anything else runs to completion before this returns."""
     if statement.substrait is not None:
         df = substrait_dataframe(ctx, statement.substrait)
     else:
@@ -183,7 +197,20 @@ def execute(
     if isinstance(plan, EmptyRelation) and not df.schema().names:
         return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
     df, schema = _client_result(ctx, df, client_types, bound=True)
-    return QueryResult(df, schema, plan_physical(ctx, df))
+    return planned_query(ctx, df, schema, lookup)
+
+
+def planned_query(
+    ctx: SessionContext, df: DataFrame, schema: pa.Schema, lookup: CacheLookup | None
+) -> StatementResult:
+    """The query `df` planned to stream, or its result when the cache has it."""
+    decision = lookup(df, schema) if lookup is not None else None
+    if decision is not None and decision.hit is not None:
+        return CompletedResult(decision.hit, decision.hit.num_rows, cache=decision)
+    physical = plan_physical(ctx, df)
+    if decision is not None and decision.fill is not None and physical.endpoints > 1:
+        decision.bypass("served as several endpoints")
+    return QueryResult(df, schema, physical, cache=decision)
 
 
 def _client_result(

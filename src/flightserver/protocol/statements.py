@@ -19,7 +19,6 @@ from flightserver.artifacts.recorder import StatementTrace
 from flightserver.engine.admission import Deadline
 from flightserver.engine.native import ResultRows
 from flightserver.engine.parameters import is_untyped, parameter_values
-from flightserver.engine.physical import plan_physical
 from flightserver.engine.session import Engine, Scope
 from flightserver.engine.statements import (
     CompletedResult,
@@ -165,8 +164,7 @@ class StatementService:
             try:
                 with self.engine.admission.slot():
                     result = (
-                        # The schema was the plan's when prepared.
-                        QueryResult(plan, statement.dataset_schema, plan_physical(scope.ctx, plan))
+                        self.engine.run_planned(scope, statement, plan)
                         if plan is not None
                         else self.engine.execute(scope, statement, values)
                     )
@@ -271,6 +269,7 @@ class StatementService:
             self.engine.admission,
             on_end=ended,
             result_rows=planned.result_rows,
+            collector=result.cache.fill if result.cache is not None else None,
         )
         with self.queries.planning(planned.query):
             try:
@@ -344,7 +343,7 @@ class StatementService:
 
     def _update_count(self, run: Run) -> int:
         result = run.result
-        if isinstance(result, QueryResult):
+        if isinstance(result, QueryResult) or result.cache is not None:  # a cached answer
             self.queries.finish(run.query, QueryStatus.ERROR, "a query sent as an update")
             raise InvalidRequest("the statement is a query and returns rows; execute it as a query")
         return result.record_count
