@@ -65,7 +65,7 @@ class Served:
                 f" AND sql LIKE '%{marker}%'"
             )
             [payload] = cur.fetch_arrow_table().column("payload").to_pylist()
-        return json.loads(payload)["result_cache"]
+        return json.loads(str(payload))["result_cache"]
 
 
 def start(folder: Path, *flags: str) -> Served:
