@@ -19,7 +19,7 @@ import adbc_driver_flightsql.dbapi as flightsql
 from bench.processes import ServerProcess, flightserver
 from bench.results import SectionResult, ratio_figure
 from bench.settings import Settings
-from bench.stats import Summary, summarize
+from bench.stats import constant, summarize
 
 SECTION = "memory"
 COPIES = 4
@@ -73,10 +73,6 @@ def _measure(server: ServerProcess, repeats: int) -> dict[str, Any]:
     return {"rss_at_start_mb": rss_at_start / MB, "runs": runs}
 
 
-def _constant(value: float) -> Summary:
-    return Summary(value, value, value, 1)
-
-
 def run(settings: Settings) -> SectionResult:
     started = time.perf_counter()
     with flightserver(settings.catalog_dir) as server:
@@ -103,7 +99,7 @@ def run(settings: Settings) -> SectionResult:
             f"memory limit 1/{RESULT_OVER_LIMIT} of the result: peak RSS",
             summarize([run["peak_rss_mb"] for run in limited["runs"]]),
             "the limit + RSS right after start",
-            _constant(ceiling),
+            constant(ceiling),
             unit="MB",
             target=1.0,
             note=f"limit {limit_mb:.0f} MB, RSS at start {limited['rss_at_start_mb']:.0f} MB",

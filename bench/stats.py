@@ -48,3 +48,8 @@ def seconds(action: Callable[[], object]) -> float:
 
 def geometric_mean(values: Sequence[float]) -> float:
     return math.exp(statistics.fmean(math.log(value) for value in values))
+
+
+def constant(value: float) -> Summary:
+    """A quantity measured once (a limit that does not vary)."""
+    return Summary(value, value, value, 1)

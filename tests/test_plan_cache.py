@@ -38,7 +38,8 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def server(folders: tuple[Path, Path]) -> Iterator[ServerProcess]:
     catalog, state = folders
     args = ["--catalog-dir", str(catalog), "--state-dir", str(state)]
-    args += ["--http-port", "0", "--target-partitions", "2"]
+    # Without the result cache: every execution here plans and runs.
+    args += ["--http-port", "0", "--target-partitions", "2", "--result-cache-enabled", "false"]
     with ServerProcess.start(args) as process:
         yield process
 

@@ -169,9 +169,3 @@ def start_worker(host: str = "127.0.0.1", port: int = 0) -> Worker: ...
 class NativeReplannerProbe:
     def __init__(self) -> None: ...
     def __datafusion_query_planner__(self, session: object | None = None) -> object: ...
-
-def current_catalog_generation() -> int:
-    """Moves on whenever a table of any SwapSchema is registered, replaced or removed."""
-
-def note_catalog_change() -> None:
-    """Moves the catalog generation on (changes made outside a SwapSchema)."""

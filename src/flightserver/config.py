@@ -235,6 +235,25 @@ class ArtifactsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ] = 100_000
 
 
+class ResultCacheConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The version-exact result cache: a query's answer is reused only when it would be
+    identical (same plan, parameters, table versions and files, policy, settings)."""
+
+    enabled: Annotated[
+        bool, msgspec.Meta(description="Reuse identical queries' results (sessions may opt out).")
+    ] = True
+    # 256 MiB: dashboards' and TPC-H's answers are kilobytes to a few megabytes, so
+    # thousands fit, and the bound is small beside the engine's own working memory.
+    max_bytes: Annotated[
+        PositiveInt, msgspec.Meta(description="Arrow bytes all cached results may hold.")
+    ] = 256 * 1024 * 1024
+    # An eighth of the whole: one large result cannot evict most of the others.
+    max_entry_bytes: Annotated[
+        PositiveInt,
+        msgspec.Meta(description="Larger results are streamed without being cached."),
+    ] = 32 * 1024 * 1024
+
+
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything `flightserver serve` is configured with."""
 
@@ -330,6 +349,7 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         ),
     ] = msgspec.field(default_factory=builtin_roles)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    result_cache: ResultCacheConfig = msgspec.field(default_factory=ResultCacheConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
     maintenance: MaintenancePolicy = msgspec.field(default_factory=MaintenancePolicy)

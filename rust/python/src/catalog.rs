@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use datafusion_ffi::schema_provider::FFI_SchemaProvider;
-use flightserver_core::catalog::{
-    MARKER_TABLE, STAGING_PREFIX, SwapSchemaProvider, catalog_changed, catalog_generation,
-};
+use flightserver_core::catalog::{MARKER_TABLE, STAGING_PREFIX, SwapSchemaProvider};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
@@ -55,18 +53,4 @@ impl SwapSchema {
     fn __repr__(&self) -> String {
         format!("SwapSchema(tables={})", self.schema.len())
     }
-}
-
-/// The catalog generation: moves on whenever a table of any `SwapSchema` is
-/// registered, replaced or removed, or `note_catalog_change` is called.
-#[pyfunction]
-pub fn current_catalog_generation() -> u64 {
-    catalog_generation()
-}
-
-/// Moves the catalog generation on, for changes made outside a `SwapSchema`
-/// (DDL on schemas, session settings).
-#[pyfunction]
-pub fn note_catalog_change() {
-    catalog_changed();
 }

@@ -50,8 +50,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         flightserver_core::delta::FILE_GONE_PREFIX,
     )?;
     m.add_class::<catalog::SwapSchema>()?;
-    m.add_function(wrap_pyfunction!(catalog::current_catalog_generation, m)?)?;
-    m.add_function(wrap_pyfunction!(catalog::note_catalog_change, m)?)?;
     #[cfg(feature = "distributed")]
     distributed::register(m)?;
     Ok(())

@@ -117,6 +117,29 @@ class PlanManifest(Payload, frozen=True, kw_only=True):
     ]
 
 
+class CacheStatus(StrEnum):
+    HIT = "hit"  # the answer came from the result cache: nothing was planned or run
+    MISS = "miss"  # looked up, not found: the query ran and its result was stored
+    BYPASS = "bypass"  # not cacheable, or not stored (the reason says why)
+
+
+class ResultCacheOutcome(Payload, frozen=True, kw_only=True):
+    """What the result cache did for one query."""
+
+    version: Version1 = 1
+    status: CacheStatus
+    reason: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Why the cache was bypassed (for example `nondeterministic: random`, "
+            "`result over max_entry_bytes`, `disabled for the session`)."
+        ),
+    ] = None
+    key_sha256: Annotated[
+        Sha256 | None, msgspec.Meta(description="The entry's key (hits and misses).")
+    ] = None
+
+
 class QueryArtifact(Payload, frozen=True, kw_only=True):
     """What one executed statement left behind: recorded for every query and write."""
 
@@ -149,6 +172,10 @@ class QueryArtifact(Payload, frozen=True, kw_only=True):
     endpoints: int = 1
     rulepack: RulepackIdentity | None = None
     policy_sha256: Sha256 | None = None
+    result_cache: Annotated[
+        ResultCacheOutcome | None,
+        msgspec.Meta(description="Queries: whether the answer came from the result cache."),
+    ] = None
 
 
 class DeltaPin(Payload, frozen=True, kw_only=True):

@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from datafusion import DataFrame
 
@@ -30,6 +31,9 @@ from flightserver.engine.statements import (
     StatementResult,
 )
 from flightserver.engine.streaming import QueryCancelledError, StreamEnd
+
+if TYPE_CHECKING:
+    from flightserver.engine.result_cache import CacheDecision
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class StatementTrace:
         self.df: DataFrame | None = None
         self.write: WriteOutcome | None = None
         self.manifest: PlanManifest | None = None
+        self.cache: CacheDecision | None = None
         # A result served as several endpoints is recorded once, when the last ends.
         self._streams = 1
         self._ended = 0
@@ -75,9 +80,15 @@ class StatementTrace:
     def planned_result(self, result: StatementResult) -> None:
         """Notes the end of planning; a statement that already ran is recorded now."""
         self.planned = time.perf_counter()
+        self.cache = result.cache
         if isinstance(result, QueryResult):
             self.df = result.df
             self.manifest = result.physical.manifest
+            return
+        if result.cache is not None:  # a query the result cache answered
+            self._record(
+                "query", StatementStatus.OK, result.record_count, result.table.nbytes, None
+            )
             return
         kind = "update" if result.table.num_columns or result.write else "ddl"
         self.write = result.write
@@ -119,6 +130,8 @@ class StatementTrace:
         planning_ms = (self.planned - self.started) * 1000
         execution_ms = (finished - self.planned) * 1000
         recorded_at = self.recorded_at
+        # Read now: a miss's outcome is final once its stream has ended.
+        cache = self.cache.outcome if self.cache is not None else None
 
         def artifact() -> QueryArtifact:
             return QueryArtifact(
@@ -142,6 +155,7 @@ class StatementTrace:
                 endpoints=manifest.endpoints if manifest is not None else 1,
                 rulepack=identity.rulepack,
                 policy_sha256=identity.policy_sha256,
+                result_cache=cache,
             )
 
         self.store.record(artifact)

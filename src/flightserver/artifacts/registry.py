@@ -24,6 +24,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 PAYLOADS: tuple[type[model.Payload], ...] = (
     model.QueryArtifact,
+    model.ResultCacheOutcome,
     model.WriteOutcome,
     model.PlanBundle,
     model.DeltaPin,

@@ -18,6 +18,7 @@ import msgspec
 from datafusion import SessionContext
 from deltalake import DeltaTable
 
+from flightserver.catalog.changes import CATALOG_CHANGES
 from flightserver.catalog.schemas import register_table
 from flightserver.engine.native import DeltaProvider
 
@@ -79,7 +80,7 @@ class DeltaTables:
     ) -> DeltaPin:
         """Registers the table at the version `options` ask for (latest by default)."""
         version = requested_version(location, options)
-        with self.lock:
+        with self.lock, CATALOG_CHANGES.changing([".".join(qualified)]):
             entry = _register(ctx, qualified, location, version)
             entry.fixed = version is not None
             self.entries[".".join(qualified)] = entry
@@ -88,7 +89,7 @@ class DeltaTables:
     def repin(self, ctx: SessionContext, name: str, version: int | None = None) -> DeltaPin:
         """Re-registers `name` at `version` (default: the table's latest version),
         in one step: queries planned before read the old version to their end."""
-        with self.lock:
+        with self.lock, CATALOG_CHANGES.changing([name]):
             entry = self.entries[name]
             qualified = (entry.catalog, entry.schema, entry.name)
             new_entry = _register(ctx, qualified, entry.location, version)
@@ -117,6 +118,7 @@ class DeltaTables:
         """Stops tracking `name` (its registration was dropped)."""
         with self.lock:
             self.entries.pop(name, None)
+        CATALOG_CHANGES.changed([name])
 
 
 def latest_version(location: str) -> int:

@@ -22,6 +22,7 @@ import msgspec
 from datafusion import SessionContext
 
 from flightserver.catalog.autoload import AutoloadFolder
+from flightserver.catalog.changes import CATALOG_CHANGES
 from flightserver.catalog.ddl import external_table_ddl
 from flightserver.catalog.definitions import (
     DefinitionError,
@@ -34,7 +35,6 @@ from flightserver.catalog.definitions import (
 )
 from flightserver.catalog.delta import DeltaPin, DeltaTables
 from flightserver.catalog.schemas import create_by_ddl, ensure_catalog, ensure_schema
-from flightserver.engine.native import note_catalog_change
 
 __all__ = [
     "CatalogLoader",
@@ -144,10 +144,6 @@ class CatalogLoader:
                 for entry in [*self._autoload.values(), *self._tables.values()]
                 if not entry.status.loaded
             ]
-            if added or changed or removed or self._autoload:
-                # Autoload folders register into DataFusion's own schemas, which count
-                # no changes: a rescan may have replaced or removed any of their tables.
-                note_catalog_change()
         for status in self.statuses:
             if status.error is not None:
                 log.warning("catalog entry %s not loaded: %s", status.source, status.error)
@@ -177,6 +173,15 @@ class CatalogLoader:
 
     def _refresh_autoload(self, added: list[str], changed: list[str], removed: list[str]) -> None:
         found = _read_texts(self.catalog_dir / AUTOLOAD_FOLDER)
+        if not found and not self._autoload:
+            return
+        # Autoload tables live in DataFusion's own schemas, not swapped by name: any table.
+        with CATALOG_CHANGES.changing():
+            self._apply_autoload(found, added, changed, removed)
+
+    def _apply_autoload(
+        self, found: dict[str, str], added: list[str], changed: list[str], removed: list[str]
+    ) -> None:
         for source in sorted(set(self._autoload) - set(found)):
             self._drop_autoload(self._autoload.pop(source))
             removed.append(source)
@@ -329,7 +334,7 @@ class CatalogLoader:
         if entry.qualified is None:
             return
         catalog, schema, name = entry.qualified
-        with self.delta_tables.lock:
+        with self.delta_tables.lock, CATALOG_CHANGES.changing([".".join(entry.qualified)]):
             target = self.ctx.catalog(catalog).schema(schema)
             if target.table_exist(name):
                 target.deregister_table(name)

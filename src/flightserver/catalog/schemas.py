@@ -19,6 +19,7 @@ from typing import Any
 from datafusion import SessionContext
 from datafusion.catalog import Schema
 
+from flightserver.catalog.changes import CATALOG_CHANGES
 from flightserver.catalog.ddl import quote_identifier
 from flightserver.engine.native import SwapSchema
 
@@ -43,11 +44,13 @@ def ensure_schema(ctx: SessionContext, catalog: str, schema: str) -> Schema:
         existing = target.schema(schema) if schema in target.schema_names() else None
         if existing is not None and is_swap_schema(existing):
             return existing
-        target.register_schema(schema, SwapSchema())
-        ours = target.schema(schema)
-        if existing is not None:
-            for name in existing.names():
-                ours.register_table(name, existing.table(name))
+        # Converting keeps the tables, but through other provider objects.
+        with CATALOG_CHANGES.changing():
+            target.register_schema(schema, SwapSchema())
+            ours = target.schema(schema)
+            if existing is not None:
+                for name in existing.names():
+                    ours.register_table(name, existing.table(name))
         return ours
 
 
@@ -55,7 +58,8 @@ def register_table(ctx: SessionContext, qualified: tuple[str, str, str], table: 
     """Registers `table` (anything `Schema.register_table` takes) as `qualified`,
     replacing the table of that name in one step."""
     catalog, schema, name = qualified
-    ensure_schema(ctx, catalog, schema).register_table(name, table)
+    with CATALOG_CHANGES.changing([".".join(qualified)]):
+        ensure_schema(ctx, catalog, schema).register_table(name, table)
 
 
 def create_by_ddl(
@@ -68,10 +72,15 @@ def create_by_ddl(
     catalog, schema_name, name = qualified
     schema = ensure_schema(ctx, catalog, schema_name)
     staged = SwapSchema.staging_prefix + name
+    with CATALOG_CHANGES.changing([".".join(qualified)]):
+        _create_staged(ctx, schema, name, staged, ddl_for((catalog, schema_name, staged)))
+
+
+def _create_staged(ctx: SessionContext, schema: Schema, name: str, staged: str, ddl: str) -> None:
     try:
         if schema.table_exist(staged):  # left by a failed attempt
             schema.deregister_table(staged)
-        ctx.sql(ddl_for((catalog, schema_name, staged)))
+        ctx.sql(ddl)
         schema.register_table(name, schema.table(staged))
     finally:
         if schema.table_exist(staged):

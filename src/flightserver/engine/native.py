@@ -43,8 +43,6 @@ bind_parameters = _native.bind_parameters
 take_manifest = _native.take_manifest
 ResultRows = _native.ResultRows
 SwapSchema = _native.SwapSchema
-current_catalog_generation = _native.current_catalog_generation
-note_catalog_change = _native.note_catalog_change
 live_delta_versions = _native.live_delta_versions
 DELTA_FILE_GONE_PREFIX = _native.DELTA_FILE_GONE_PREFIX
 
@@ -64,9 +62,7 @@ __all__ = [
     "WriteStatement",
     "bind_parameters",
     "check_ffi_compatibility",
-    "current_catalog_generation",
     "live_delta_versions",
-    "note_catalog_change",
     "take_manifest",
     "write_statement",
 ]

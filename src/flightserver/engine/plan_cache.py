@@ -5,8 +5,8 @@ schema, its parameters' types) costs more than running a point query, and texts
 repeat: ADBC prepares every new text, then executes it; dashboards and drivers'
 metadata probes send the same texts again and again. A kept statement holds its
 logical plan, which holds the table providers it resolved, so entries are keyed
-by the catalog generation read before planning (`current_catalog_generation`):
-any table registered, replaced or removed since, or any DDL, makes them
+by the catalog generation read before planning (`catalog.changes`): any table
+registered, replaced or removed since, or any DDL, makes them
 unreachable, and they age out of the LRU. Each execution still plans its
 physical plan afresh (listing tables list their files then; plan rules run).
 """
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from datafusion import SessionContext
 
-from flightserver.engine.native import current_catalog_generation
 from flightserver.engine.statements import PreparedStatement, StatementKind
 from flightserver.ops.metrics import PLAN_CACHE_LOOKUPS
 
@@ -56,10 +55,13 @@ class PlanCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(sql: str, ctx: SessionContext, policy: object, client_types: bool) -> PlanKey:
-        """The key of `sql` planned now: read before planning, so a change while
-        planning makes the entry unreachable rather than stale."""
-        return PlanKey(sql, id(ctx), id(policy), client_types, current_catalog_generation())
+    def key(
+        sql: str, ctx: SessionContext, policy: object, client_types: bool, generation: int
+    ) -> PlanKey:
+        """The key of `sql` planned in `ctx` under `policy`, after the catalog
+        generation `generation` (`CATALOG_CHANGES.mark()`, read before planning: a
+        change while planning makes the entry unreachable rather than stale)."""
+        return PlanKey(sql, id(ctx), id(policy), client_types, generation)
 
     def get(self, key: PlanKey) -> PreparedStatement | None:
         with self._lock:

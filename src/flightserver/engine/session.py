@@ -6,15 +6,16 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 import msgspec
 import pyarrow as pa
-from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
+from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from flightserver.artifacts.store import ArtifactStore, Retention
+from flightserver.catalog.changes import CATALOG_CHANGES
 from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import CatalogLoader, TableStatus
@@ -23,11 +24,18 @@ from flightserver.catalog.time_travel import register_time_travel
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
 from flightserver.engine.admission import Admission
-from flightserver.engine.native import Policy, note_catalog_change, write_statement
+from flightserver.engine.native import Policy, write_statement
 from flightserver.engine.parameters import operator_count
 from flightserver.engine.plan_cache import PlanCache
 from flightserver.engine.policy import DEFAULT_POLICY, GoverningPolicy, governing_policy
-from flightserver.engine.statements import CompletedResult, PreparedStatement, StatementResult
+from flightserver.engine.result_cache import CacheDecision, ResultCache
+from flightserver.engine.statements import (
+    CompletedResult,
+    PreparedStatement,
+    QueryResult,
+    StatementResult,
+    planned_query,
+)
 from flightserver.ops import metrics
 from flightserver.writes.constraints_table import (
     apply_declared_constraints,
@@ -95,6 +103,8 @@ class Scope:
     governing: GoverningPolicy
     # Results in the types the JDBC driver reads (`client_types`); native Arrow otherwise.
     client_types: bool = True
+    # The result cache may answer (a session option turns it off for its session).
+    result_cache: bool = True
 
 
 class Engine:
@@ -152,6 +162,7 @@ class Engine:
             config.maintenance, self.delta_tables, self.ctx, DEFAULT_CATALOG
         )
         self.maintainer.refresh_all()
+        self.result_cache = ResultCache(config.result_cache, self.ctx, self.delta_tables)
 
     def _apply_constraints(self) -> None:
         """Declared constraints onto the catalog's Delta tables; a table whose rows
@@ -165,6 +176,7 @@ class Engine:
                 self._status_overrides[status.source] = status
                 self.ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
                 del self.delta_tables.entries[status.name or ""]
+                CATALOG_CHANGES.changed([status.name or ""])
 
     def _new_context(self, catalog: str, schema: str, governing: GoverningPolicy) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
@@ -255,14 +267,17 @@ class Engine:
     def prepare(self, scope: Scope, sql: str) -> PreparedStatement:
         """Analyses `sql` without running it (for prepared statements); a query
         prepared before in the same scope and catalog generation is not planned again."""
+        mark = CATALOG_CHANGES.mark()  # before the plan resolves its tables
         self.admit(sql, scope.governing)
-        key = self.plans.key(sql, scope.ctx, scope.governing, scope.client_types)
+        key = self.plans.key(sql, scope.ctx, scope.governing, scope.client_types, mark)
         planned = self.plans.get(key)
         if planned is not None:
             return planned
         write = write_statement(sql)
         if write is None:
-            prepared = statements.prepare(scope.ctx, sql, scope.client_types)
+            prepared = replace(
+                statements.prepare(scope.ctx, sql, scope.client_types), catalog_mark=mark
+            )
             self.plans.put(key, scope.ctx, scope.governing, prepared)
             return prepared
         self.writes.check(scope.ctx, write)
@@ -288,36 +303,64 @@ class Engine:
         statement: PreparedStatement,
         parameters: Mapping[str, pa.Scalar] | None = None,
     ) -> StatementResult:
-        """Runs `statement`: queries are planned to stream, everything else completes now.
-        A query without parameters whose text was planned before in this scope and
-        catalog generation (`plans`) is only planned physically."""
+        """Runs `statement`: queries are planned to stream (or answered from the result
+        cache), everything else completes now. A query without parameters whose text
+        was planned before in this scope and catalog generation (`plans`) is only
+        planned physically."""
+        mark = CATALOG_CHANGES.mark()  # before the plan resolves its tables
+
+        def lookup(df: DataFrame, schema: pa.Schema) -> CacheDecision:
+            return self.result_cache.lookup(scope, df, schema, parameters, mark)
+
         if statement.substrait is not None:
-            return statements.execute(
-                scope.ctx, statement, parameters, scope.governing.sql_options, scope.client_types
+            return _changed_catalog(
+                statements.execute(
+                    scope.ctx,
+                    statement,
+                    parameters,
+                    scope.governing.sql_options,
+                    scope.client_types,
+                    lookup=lookup,
+                )
             )
         self.admit(statement.sql, scope.governing)
-        key = self.plans.key(statement.sql, scope.ctx, scope.governing, scope.client_types)
+        key = self.plans.key(statement.sql, scope.ctx, scope.governing, scope.client_types, mark)
         planned = None if parameters else self.plans.get(key)
-        if planned is not None:
-            return statements.run_planned(scope.ctx, planned)
+        if planned is not None and planned.plan is not None:
+            return self.run_planned(scope, planned, planned.plan)
         write = write_statement(statement.sql)
         if write is not None:
-            result = self.writes.execute(
-                scope.ctx, statement, write, parameters, scope.governing.sql_options
+            return _changed_catalog(
+                self.writes.execute(
+                    scope.ctx, statement, write, parameters, scope.governing.sql_options
+                )
             )
-        else:
-            result = statements.execute(
-                scope.ctx, statement, parameters, scope.governing.sql_options, scope.client_types
-            )
-        if isinstance(result, CompletedResult):
-            # DDL, SET and writes may change what names resolve to outside the
-            # schemas that count changes themselves (CREATE SCHEMA's memory schemas).
-            note_catalog_change()
-        elif not parameters:
-            self.plans.put(
-                key, scope.ctx, scope.governing, statements.as_prepared(statement, result)
-            )
-        return result
+        result = statements.execute(
+            scope.ctx,
+            statement,
+            parameters,
+            scope.governing.sql_options,
+            scope.client_types,
+            lookup=lookup,
+        )
+        if isinstance(result, QueryResult) and not parameters:
+            prepared = statements.as_prepared(statement, result, mark)
+            self.plans.put(key, scope.ctx, scope.governing, prepared)
+        return _changed_catalog(result)
+
+    def run_planned(
+        self, scope: Scope, statement: PreparedStatement, plan: DataFrame
+    ) -> StatementResult:
+        """Streams `plan`, the query `statement` planned before (its schema is the
+        plan's), or answers it from the result cache."""
+        return planned_query(
+            scope.ctx,
+            plan,
+            statement.dataset_schema,
+            lambda df, schema: self.result_cache.lookup(
+                scope, df, schema, None, statement.catalog_mark
+            ),
+        )
 
     def after_commit(self, commit: DeltaCommit) -> None:
         """Runs after every Delta commit of the server (SQL writes and ingest)."""
@@ -340,3 +383,16 @@ class Engine:
                 self._status_overrides[status.source] = msgspec.structs.replace(
                     status, error=None, delta=entry.pin, warning=entry.pin.warning
                 )
+
+
+def _changed_catalog(result: StatementResult) -> StatementResult:
+    """`result`, after stamping the change a statement other than a query made.
+
+    A Delta write re-pins its table, which stamps it; DDL, SET and DataFusion's own
+    writes may change any table (or setting) the cache's keys hold.
+    """
+    if isinstance(result, CompletedResult) and result.cache is None:
+        write = result.write
+        if write is None or write.format != "delta":
+            CATALOG_CHANGES.changed()
+    return result

@@ -8,9 +8,10 @@ run to completion here, and only queries are left to stream.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext, SQLOptions, substrait
@@ -24,6 +25,9 @@ from flightserver.engine.parameters import number_question_marks, parameter_sche
 from flightserver.engine.physical import PhysicalQuery, plan_physical
 from flightserver.engine.result_schema import result_schema
 from flightserver.engine.substrait_compat import adapt_plan, describe_unsupported
+
+if TYPE_CHECKING:
+    from flightserver.engine.result_cache import CacheDecision
 
 EMPTY_SCHEMA = pa.schema([])
 
@@ -58,6 +62,8 @@ class PreparedStatement:
     # A query without parameters as planned when prepared (client types applied):
     # clients that prepare every query (ADBC, JDBC) execute it right away.
     plan: DataFrame | None = field(default=None, compare=False, repr=False)
+    # The catalog generation before `plan` was made (the result cache's check).
+    catalog_mark: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class QueryResult:
     df: DataFrame
     schema: pa.Schema
     physical: PhysicalQuery
+    cache: CacheDecision | None = None  # a miss to fill, or why the cache was bypassed
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,11 @@ class CompletedResult:
     table: pa.Table
     record_count: int
     write: WriteOutcome | None = None  # what a write statement wrote, for its artifact
+    cache: CacheDecision | None = None  # set when the result cache answered a query
+
+
+# Looks a query's client DataFrame (and its schema) up in the result cache.
+CacheLookup = Callable[[DataFrame, pa.Schema], "CacheDecision"]
 
 
 StatementResult = QueryResult | CompletedResult
@@ -166,9 +178,11 @@ def execute(
     parameters: Mapping[str, pa.Scalar] | None = None,
     options: SQLOptions | None = None,
     client_types: bool = True,
+    *,
+    lookup: CacheLookup | None = None,
 ) -> StatementResult:
-    """Runs `statement`: a query is planned to stream, anything else runs to
-    completion before this returns."""
+    """Runs `statement`: a query is planned to stream (unless `lookup` finds its
+    result), anything else runs to completion before this returns."""
     if statement.substrait is not None:
         df = substrait_dataframe(ctx, statement.substrait)
     else:
@@ -183,20 +197,33 @@ def execute(
     if isinstance(plan, EmptyRelation) and not df.schema().names:
         return CompletedResult(EMPTY_SCHEMA.empty_table(), 0)  # DDL or SET, already done
     df, schema = _client_result(ctx, df, client_types, bound=True)
-    return QueryResult(df, schema, plan_physical(ctx, df))
+    return planned_query(ctx, df, schema, lookup)
 
 
-def run_planned(ctx: SessionContext, statement: PreparedStatement) -> QueryResult:
-    """A query prepared before, planned physically now (its plan carries client types)."""
-    if statement.plan is None:
-        raise ValueError("the statement was prepared without a plan")
-    return QueryResult(statement.plan, statement.dataset_schema, plan_physical(ctx, statement.plan))
+def planned_query(
+    ctx: SessionContext, df: DataFrame, schema: pa.Schema, lookup: CacheLookup | None
+) -> StatementResult:
+    """The query `df` planned to stream, or its result when the cache has it."""
+    decision = lookup(df, schema) if lookup is not None else None
+    if decision is not None and decision.hit is not None:
+        return CompletedResult(decision.hit, decision.hit.num_rows, cache=decision)
+    physical = plan_physical(ctx, df)
+    if decision is not None and decision.fill is not None and physical.endpoints > 1:
+        decision.bypass("served as several endpoints")
+    return QueryResult(df, schema, physical, cache=decision)
 
 
-def as_prepared(statement: PreparedStatement, result: QueryResult) -> PreparedStatement:
-    """`statement`, run without parameters, as if prepared: the plan `result` ran."""
+def as_prepared(
+    statement: PreparedStatement, result: QueryResult, catalog_mark: int
+) -> PreparedStatement:
+    """`statement`, run without parameters, as if prepared: the plan `result` ran,
+    made after the catalog generation `catalog_mark`."""
     return replace(
-        statement, kind=StatementKind.QUERY, dataset_schema=result.schema, plan=result.df
+        statement,
+        kind=StatementKind.QUERY,
+        dataset_schema=result.schema,
+        plan=result.df,
+        catalog_mark=catalog_mark,
     )
 
 

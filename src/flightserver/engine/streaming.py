@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -22,6 +23,14 @@ from flightserver.engine.partitions import BatchStream
 from flightserver.engine.physical import PhysicalQuery
 
 ErrorMapper = Callable[[Exception], Exception]
+
+
+class ResultCollector(Protocol):
+    """Sees every batch sent (the result cache filling an entry), then how it ended."""
+
+    def add(self, batch: pa.RecordBatch) -> None: ...
+
+    def finish(self, completed: bool) -> None: ...
 
 
 class QueryCancelledError(Exception):
@@ -42,6 +51,7 @@ class StreamControls:
     on_end: Callable[[], None] = lambda: None  # called once, when the stream ends or is dropped
     # The policy's result row limit (Rust), shared by every stream of one result.
     result_rows: ResultRows | None = None
+    collector: ResultCollector | None = None
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -139,7 +149,10 @@ class ResultStream:
                 self._controls.result_rows.count(batch.num_rows)
             self.rows += batch.num_rows
             self.bytes += batch.nbytes
-            return conform(batch, self.schema)
+            batch = conform(batch, self.schema)
+            if self._controls.collector is not None:
+                self._controls.collector.add(batch)
+            return batch
         except StopIteration:
             self._release(completed=True, error=None)
             raise
@@ -159,6 +172,8 @@ class ResultStream:
         if stream is not None:
             stream.close()
         self._controls.admission.release()
+        if self._controls.collector is not None:
+            self._controls.collector.finish(completed)
         self._controls.on_end()
         end = StreamEnd(self.rows, self.bytes, completed, error)
         for observer in self._observers:

@@ -53,6 +53,19 @@ ARTIFACTS_LOST = Counter(
     "unclean_shutdown: the batch in flight when the previous process died).",
     ["reason"],
 )
+# The result cache (engine/result_cache.py).
+RESULT_CACHE_LOOKUPS = Counter(
+    "flightserver_result_cache_lookups",
+    "Queries looked up in the result cache, by outcome (hit, miss, bypass).",
+    ["outcome"],
+)
+RESULT_CACHE_EVICTIONS = Counter(
+    "flightserver_result_cache_evictions", "Cached results evicted to stay within max_bytes."
+)
+RESULT_CACHE_BYTES = Gauge(
+    "flightserver_result_cache_bytes", "Arrow bytes the cached results hold."
+)
+RESULT_CACHE_ENTRIES = Gauge("flightserver_result_cache_entries", "Results cached.")
 READY = Gauge("flightserver_ready", "1 once the catalog has loaded and Flight SQL is serving.")
 ARROW_MEMORY.set_function(pa.total_allocated_bytes)  # sampled at each scrape
 PLAN_CACHE_LOOKUPS = Counter(

@@ -32,7 +32,10 @@ from flightserver.protocol.handles import HandleRegistry
 
 COOKIE = "arrow_flight_session_id"
 MIDDLEWARE_KEY = "flightserver.session"
-SUPPORTED_OPTIONS = ("catalog", "schema")
+SUPPORTED_OPTIONS = ("catalog", "schema", "result_cache")
+RESULT_CACHE_OPTION = "result_cache"
+# A session's `result_cache` option: whether the result cache may answer its queries.
+_SWITCH_VALUES = {"true": True, "on": True, "false": False, "off": False}
 
 # A role (None: the server has no users), a catalog and a schema -> where calls run.
 ScopeFactory = Callable[[str | None, str, str], Scope]
@@ -103,6 +106,9 @@ class SessionRegistry:
         scope = self._scope(call)
         if needs_client_types(call) != scope.client_types:
             scope = replace(scope, client_types=needs_client_types(call))
+        session = self._find(call) if _middleware(call) is not None else None
+        if session is not None and session.options.get(RESULT_CACHE_OPTION) == "false":
+            scope = replace(scope, result_cache=False)
         return scope
 
     def _scope(self, call: flight.ServerCallContext) -> Scope:
@@ -152,7 +158,9 @@ class SessionRegistry:
         catalog, schema = session.catalog, session.schema
         for name, value in request.session_options.items():
             error = _option_error(name, value)
-            if error is None:
+            if error is None and name == RESULT_CACHE_OPTION:
+                session.options[name] = str(_switch(value)).lower()
+            elif error is None:
                 if name == "catalog":
                     catalog = value.string_value
                 else:
@@ -173,6 +181,8 @@ class SessionRegistry:
         result = fs.GetSessionOptionsResult()
         result.session_options["catalog"].string_value = catalog
         result.session_options["schema"].string_value = schema
+        enabled = session is None or session.options.get(RESULT_CACHE_OPTION) != "false"
+        result.session_options[RESULT_CACHE_OPTION].bool_value = enabled
         return result.SerializeToString()
 
     def close(self, call: flight.ServerCallContext) -> bytes:
@@ -193,6 +203,18 @@ def _middleware(call: flight.ServerCallContext) -> SessionMiddleware | None:
 def _option_error(name: str, value: fs.SessionOptionValue) -> int | None:
     if name not in SUPPORTED_OPTIONS:
         return fs.SetSessionOptionsResult.INVALID_NAME
+    if name == RESULT_CACHE_OPTION:
+        return None if _switch(value) is not None else fs.SetSessionOptionsResult.INVALID_VALUE
     if value.WhichOneof("option_value") != "string_value":
         return fs.SetSessionOptionsResult.INVALID_VALUE
+    return None
+
+
+def _switch(value: fs.SessionOptionValue) -> bool | None:
+    """An on/off option given as a boolean or as true/false/on/off; None otherwise."""
+    kind = value.WhichOneof("option_value")
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "string_value":
+        return _SWITCH_VALUES.get(value.string_value.strip().lower())
     return None

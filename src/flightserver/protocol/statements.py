@@ -27,7 +27,6 @@ from flightserver.engine.statements import (
     StatementKind,
     StatementResult,
     adhoc,
-    run_planned,
 )
 from flightserver.engine.streaming import StreamControls, stream_query
 from flightserver.ops import metrics
@@ -166,7 +165,7 @@ class StatementService:
             try:
                 with self.engine.admission.slot():
                     result = (
-                        run_planned(scope.ctx, replace(statement, plan=plan))
+                        self.engine.run_planned(scope, statement, plan)
                         if plan is not None
                         else self.engine.execute(scope, statement, values)
                     )
@@ -270,6 +269,7 @@ class StatementService:
             self.engine.admission,
             on_end=ended,
             result_rows=planned.result_rows,
+            collector=result.cache.fill if result.cache is not None else None,
         )
         with self.queries.planning(planned.query):
             try:
@@ -343,7 +343,7 @@ class StatementService:
 
     def _update_count(self, run: Run) -> int:
         result = run.result
-        if isinstance(result, QueryResult):
+        if isinstance(result, QueryResult) or result.cache is not None:  # a cached answer
             self.queries.finish(run.query, QueryStatus.ERROR, "a query sent as an update")
             raise InvalidRequest("the statement is a query and returns rows; execute it as a query")
         return result.record_count

@@ -22,8 +22,6 @@ use async_trait::async_trait;
 use datafusion_catalog::{SchemaProvider, TableProvider};
 use datafusion_common::Result;
 
-use super::generation::catalog_changed;
-
 /// Names starting with this are tables being built by DDL, not yet visible.
 pub const STAGING_PREFIX: &str = "__flightserver_staging__";
 
@@ -89,16 +87,11 @@ impl SchemaProvider for SwapSchemaProvider {
         name: String,
         table: Arc<dyn TableProvider>,
     ) -> Result<Option<Arc<dyn TableProvider>>> {
-        let replaced = self.write().insert(name, table);
-        // After the lock is released: the new table is visible when the generation moves.
-        catalog_changed();
-        Ok(replaced)
+        Ok(self.write().insert(name, table))
     }
 
     fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let removed = self.write().remove(name);
-        catalog_changed();
-        Ok(removed)
+        Ok(self.write().remove(name))
     }
 
     fn table_exist(&self, name: &str) -> bool {
