@@ -8,7 +8,9 @@ queries. The clients are ADBC's, and for tiny queries also Flight SQL over pyarr
 (psutil) is recorded per level. Afterwards the tiny-query ADBC load at the highest level
 runs again under py-spy (profiling slows the server, so never while measuring).
 The peer, ROAPI (bench.peers, both modes), runs the tiny queries with ADBC clients at
-1, 4 and 16 clients: the target is our throughput at or above its at each.
+1, 4 and 16 clients: the target is our throughput at or above its at each, with our
+defaults (the 25 tiny texts repeat, so the result cache answers most) and with the
+result cache off (each query planned and run).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import psutil
 from bench.clients import ClientKind
 from bench.load import ClientPool, ClientRun
 from bench.peers import RoapiMode, peer_figure, roapi_servers
-from bench.processes import ServerProcess, bare_server, flightserver
+from bench.processes import RESULT_CACHE_OFF, ServerProcess, bare_server, flightserver
 from bench.profile import record, summarize_profile
 from bench.results import Figure, SectionResult, ratio_figure
 from bench.settings import Settings
@@ -171,24 +173,30 @@ def _workload_figures(
     ]
 
 
+# Our servers the peer is compared with: as configured by default, and with the
+# result cache off (every query planned and run, as a first pass or new data would).
+OURS = {"server": "", "server_uncached": " (result cache off)"}
+
+
 def _peer_figures(results: dict[str, list[dict[str, Any]]]) -> list[Figure]:
     """Our time per tiny query against ROAPI's, per client count (its inverse is q/s)."""
-    ours = {level["clients"]: level for level in results["server"]}
     figures: list[Figure] = []
-    for mode in RoapiMode:
-        for level in results[f"roapi_{mode.value}"]:
-            clients = level["clients"]
-            figures.append(
-                peer_figure(
-                    SECTION,
-                    f"{PEER_WORKLOAD}, ADBC, {clients} clients, time per query",
-                    _summary(ours[clients]),
-                    mode,
-                    _summary(level),
-                    note=f"ours {ours[clients]['queries_per_second']:.0f} q/s, "
-                    f"ROAPI {level['queries_per_second']:.0f} q/s",
+    for server, label in OURS.items():
+        ours = {level["clients"]: level for level in results[server]}
+        for mode in RoapiMode:
+            for level in results[f"roapi_{mode.value}"]:
+                clients = level["clients"]
+                figures.append(
+                    peer_figure(
+                        SECTION,
+                        f"{PEER_WORKLOAD}, ADBC, {clients} clients, time per query{label}",
+                        _summary(ours[clients]),
+                        mode,
+                        _summary(level),
+                        note=f"ours {ours[clients]['queries_per_second']:.0f} q/s, "
+                        f"ROAPI {level['queries_per_second']:.0f} q/s",
+                    )
                 )
-            )
     return figures
 
 
@@ -247,6 +255,7 @@ def run(settings: Settings) -> SectionResult:
     with (
         closing(ClientPool(max(LEVELS))) as pool,
         flightserver(catalog) as server,
+        flightserver(catalog, *RESULT_CACHE_OFF) as uncached,
         bare_server(catalog) as bare,
         roapi_servers(catalog) as peers,
     ):
@@ -266,9 +275,11 @@ def run(settings: Settings) -> SectionResult:
                         )
                     )
                 measured.setdefault(workload, {})[target_name] = levels
-        for mode, peer in peers.items():
-            print(f"  {PEER_WORKLOAD}, ROAPI {mode.value} mode", flush=True)
-            measured[PEER_WORKLOAD][f"roapi_{mode.value}"] = [
+        peer_targets = {"server_uncached": uncached}
+        peer_targets.update({f"roapi_{mode.value}": peer for mode, peer in peers.items()})
+        for name, peer in peer_targets.items():
+            print(f"  {PEER_WORKLOAD}, {name}", flush=True)
+            measured[PEER_WORKLOAD][name] = [
                 measure_level(
                     pool,
                     peer,
@@ -283,6 +294,7 @@ def run(settings: Settings) -> SectionResult:
         profiles = [
             _profile(pool, server, "server", settings, gil_only=False),
             _profile(pool, server, "server", settings, gil_only=True),
+            _profile(pool, uncached, "server, result cache off", settings, gil_only=False),
             _profile(pool, bare, "bare server", settings, gil_only=False),
         ]
 

@@ -3,7 +3,9 @@
 A point query on `nation` (25 rows), its key changing every call, through:
 - the server with ADBC (what users see; the driver first tries to prepare every new
   query text, so the same text repeated is measured too) and with Flight SQL over bare
-  pyarrow.flight (no driver: the server's share of the round trip);
+  pyarrow.flight (no driver: the server's share of the round trip); with its defaults
+  the 25 keys' answers come from the result cache after the first round, so the
+  server also runs with the result cache off (each query planned and executed);
 - the bare pyarrow.flight + DataFusion server, the same clients (the limit: what a
   round trip costs without our Flight SQL layer);
 - the bare server's held result (the transport floor: no engine at all);
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from bench.clients import AdbcClient, BareClient, FlightSqlClient
 from bench.engines import datafusion_context
 from bench.peers import RoapiMode, peer_figure, roapi_servers
-from bench.processes import bare_server, flightserver
+from bench.processes import RESULT_CACHE_OFF, bare_server, flightserver
 from bench.results import Figure, SectionResult, ratio_figure
 from bench.settings import Settings
 from bench.stats import Summary, seconds, summarize
@@ -84,10 +86,12 @@ def run(settings: Settings) -> SectionResult:
     ctx = datafusion_context(catalog)
     with (
         flightserver(catalog) as server,
+        flightserver(catalog, *RESULT_CACHE_OFF) as uncached,
         bare_server(catalog, hold_query=HELD) as bare,
         roapi_servers(catalog) as peers,
     ):
         server_adbc = AdbcClient(server.uri)
+        uncached_adbc = AdbcClient(uncached.uri)
         server_prepared = AdbcClient(server.uri)
         server_flightsql = FlightSqlClient(server.uri)
         bare_adbc = AdbcClient(bare.uri)
@@ -98,6 +102,7 @@ def run(settings: Settings) -> SectionResult:
         peer_clients = {mode: AdbcClient(peer.uri) for mode, peer in peers.items()}
         alternatives: dict[str, Callable[[int], object]] = {
             "server_adbc": lambda call: server_adbc.query(_point(call)),
+            "server_adbc_uncached": lambda call: uncached_adbc.query(_point(call)),
             "server_flightsql": lambda call: server_flightsql.query(_point(call)),
             "bare_adbc": lambda call: bare_adbc.query(_point(call)),
             "bare_pyarrow": lambda call: bare_pyarrow.query(_point(call)),
@@ -118,6 +123,7 @@ def run(settings: Settings) -> SectionResult:
         samples = _sample(alternatives, settings.latency_samples)
         for client in (
             server_adbc,
+            uncached_adbc,
             server_prepared,
             server_flightsql,
             bare_adbc,
@@ -153,18 +159,27 @@ def run(settings: Settings) -> SectionResult:
             s["transport_pyarrow"],
         ),
     ]
-    for mode in RoapiMode:
-        for percentile in ("p50", "p99"):
-            figures.append(
-                peer_figure(
-                    SECTION,
-                    "point query round trip, ADBC",
-                    s["server_adbc"],
-                    mode,
-                    s[f"roapi_{mode.value}_adbc"],
-                    percentile=percentile,
+    figures.append(
+        _latency_figure(
+            "point query round trip, ADBC, result cache off",
+            s["server_adbc_uncached"],
+            "bare server, ADBC",
+            s["bare_adbc"],
+        )
+    )
+    for ours, label in (("server_adbc", ""), ("server_adbc_uncached", ", result cache off")):
+        for mode in RoapiMode:
+            for percentile in ("p50", "p99"):
+                figures.append(
+                    peer_figure(
+                        SECTION,
+                        f"point query round trip, ADBC{label}",
+                        s[ours],
+                        mode,
+                        s[f"roapi_{mode.value}_adbc"],
+                        percentile=percentile,
+                    )
                 )
-            )
     if "server_prepared_adbc" in s:
         figures.append(
             _latency_figure(

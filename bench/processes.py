@@ -14,9 +14,11 @@ import psutil
 from bench.data import DATA_DIR
 from tests.server_process import ServerProcess
 
-__all__ = ["ServerProcess", "bare_server", "flightserver", "ps"]
+__all__ = ["RESULT_CACHE_OFF", "ServerProcess", "bare_server", "flightserver", "ps"]
 
 _UNBUFFERED = {"PYTHONUNBUFFERED": "1"}
+# Server arguments turning the result cache off: every query planned and run.
+RESULT_CACHE_OFF = ("--result-cache-enabled", "false")
 _START_TIMEOUT = 600.0  # SF1 start-up on a contended machine
 
 

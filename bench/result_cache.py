@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.clients import AdbcClient, ClientKind
 from bench.load import ClientPool, ClientRun
-from bench.processes import flightserver
+from bench.processes import RESULT_CACHE_OFF, flightserver
 from bench.results import Figure, SectionResult, ratio_figure
 from bench.settings import Settings
 from bench.stats import Summary, constant, summarize
@@ -22,7 +22,6 @@ from bench.tpch.texts import tpch_queries
 
 SECTION = "result_cache"
 DASHBOARD_CLIENTS = 8
-CACHE_OFF = ("--result-cache-enabled", "false")
 # Aggregations a dashboard refreshes, next to the lookups and breakdowns of its tiles.
 DASHBOARD_TPCH = ("q01", "q03", "q04", "q05", "q06", "q10", "q12", "q13", "q14", "q19")
 DASHBOARD_TILES = [
@@ -87,7 +86,7 @@ def _dashboard(settings: Settings) -> tuple[Figure, dict[str, Any]]:
     pool = ClientPool(DASHBOARD_CLIENTS)
     levels: dict[str, dict[str, Any]] = {}
     try:
-        for name, flags in (("cache on", ()), ("cache off", CACHE_OFF)):
+        for name, flags in (("cache on", ()), ("cache off", RESULT_CACHE_OFF)):
             with flightserver(settings.catalog_dir, *flags) as server:
                 runs = pool.run(
                     DASHBOARD_CLIENTS,

@@ -214,5 +214,5 @@ def _bypass(reason: str) -> ResultCacheOutcome:
 
 
 def _counted(decision: CacheDecision) -> CacheDecision:
-    metrics.RESULT_CACHE_LOOKUPS.labels(decision.outcome.status.value).inc()
+    metrics.labelled(metrics.RESULT_CACHE_LOOKUPS, decision.outcome.status.value).inc()
     return decision

@@ -123,8 +123,8 @@ class QueryTracker:
             record.duration_seconds = time.monotonic() - record.started_monotonic
             self._history.append(record)
         metrics.ACTIVE_QUERIES.dec()
-        metrics.QUERIES.labels(status.value).inc()
-        metrics.QUERY_DURATION.labels(status.value).observe(
+        metrics.labelled(metrics.QUERIES, status.value).inc()
+        metrics.labelled(metrics.QUERY_DURATION, status.value).observe(
             record.duration_seconds, exemplar={"query_id": record.query_id}
         )
         log.log(

@@ -53,8 +53,8 @@ class RpcMetricsMiddleware(flight.ServerMiddleware):
     def call_completed(self, exception: BaseException | None) -> None:
         seconds = time.perf_counter() - self.started
         code = status_code(exception)
-        metrics.RPCS.labels(self.method, code).inc()
-        metrics.RPC_DURATION.labels(self.method).observe(seconds)
+        metrics.labelled(metrics.RPCS, self.method, code).inc()
+        metrics.labelled(metrics.RPC_DURATION, self.method).observe(seconds)
         if self.span is not None:
             end_rpc_span(self.span, code, exception)
         log.debug("rpc %s %s in %.3fs", self.method, code, seconds)

@@ -28,9 +28,9 @@ from flightserver.engine.session import (
 from flightserver.engine.statements import substrait_version
 from flightserver.ops.rpc import traced_call
 from flightserver.protocol import commands, metadata, schemas
-from flightserver.protocol.client_kind import (
-    CLIENT_KIND_KEY,
-    ClientKindMiddlewareFactory,
+from flightserver.protocol.call_headers import (
+    CALL_HEADERS_KEY,
+    CallHeadersFactory,
     needs_client_types,
 )
 from flightserver.protocol.errors import InvalidRequest, Unimplemented, to_flight_error
@@ -38,9 +38,7 @@ from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.generated import flight_sql_pb2 as sql
 from flightserver.protocol.ingest import ingest_command
 from flightserver.protocol.sessions import (
-    MIDDLEWARE_KEY,
     RoleOf,
-    SessionMiddlewareFactory,
     SessionRegistry,
 )
 from flightserver.protocol.sql_info import server_sql_info, sql_info_table
@@ -74,8 +72,7 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> None:
         """`role_of` names the role of a call's caller (None: the server has no users)."""
         middleware: dict[str, flight.ServerMiddlewareFactory] = {
-            MIDDLEWARE_KEY: SessionMiddlewareFactory(),
-            CLIENT_KIND_KEY: ClientKindMiddlewareFactory(),
+            CALL_HEADERS_KEY: CallHeadersFactory(),
             **kwargs.pop("middleware", {}),
         }
         super().__init__(location, middleware=middleware, **kwargs)

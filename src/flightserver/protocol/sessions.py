@@ -19,19 +19,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from http.cookies import CookieError, SimpleCookie
 
 from datafusion import SessionContext
 from pyarrow import flight
 
 from flightserver.engine.session import Scope
-from flightserver.protocol.client_kind import needs_client_types
+from flightserver.protocol.call_headers import COOKIE, needs_client_types, session_cookie
 from flightserver.protocol.errors import InvalidRequest
 from flightserver.protocol.generated import flight_session_pb2 as fs
 from flightserver.protocol.handles import HandleRegistry
 
-COOKIE = "arrow_flight_session_id"
-MIDDLEWARE_KEY = "flightserver.session"
 SUPPORTED_OPTIONS = ("catalog", "schema", "result_cache")
 RESULT_CACHE_OPTION = "result_cache"
 # A session's `result_cache` option: whether the result cache may answer its queries.
@@ -51,36 +48,6 @@ class Session:
     # Contexts made for this session's own catalog and schema, by role.
     scopes: dict[str | None, Scope] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
-
-
-class SessionMiddleware(flight.ServerMiddleware):
-    """A call that named its session with a cookie."""
-
-    def __init__(self, session_id: str) -> None:
-        self.session_id = session_id
-
-
-class SessionMiddlewareFactory(flight.ServerMiddlewareFactory):
-    def start_call(
-        self, info: flight.CallInfo, headers: dict[str, list[str] | list[bytes]]
-    ) -> SessionMiddleware | None:
-        # Most calls carry no cookie (ADBC's never do): no middleware for them.
-        cookies = headers.get("cookie")
-        session_id = _session_cookie(cookies) if cookies else None
-        return None if session_id is None else SessionMiddleware(session_id)
-
-
-def _session_cookie(values: list[str] | list[bytes]) -> str | None:
-    for raw in values:
-        value = raw.decode("latin-1") if isinstance(raw, bytes) else raw
-        cookie: SimpleCookie = SimpleCookie()
-        try:
-            cookie.load(value)
-        except CookieError:
-            continue
-        if COOKIE in cookie:
-            return cookie[COOKIE].value
-    return None
 
 
 class SessionRegistry:
@@ -106,7 +73,7 @@ class SessionRegistry:
         scope = self._scope(call)
         if needs_client_types(call) != scope.client_types:
             scope = replace(scope, client_types=needs_client_types(call))
-        session = self._find(call) if _middleware(call) is not None else None
+        session = self._find(call)
         if session is not None and session.options.get(RESULT_CACHE_OPTION) == "false":
             scope = replace(scope, result_cache=False)
         return scope
@@ -127,25 +94,19 @@ class SessionRegistry:
 
     def session_key(self, call: flight.ServerCallContext) -> str:
         """What names this call's session: its cookie, or without one its connection."""
-        middleware = _middleware(call)
-        if middleware is not None:
-            return middleware.session_id
-        return call.peer()
+        session_id = session_cookie(call)
+        return session_id if session_id is not None else call.peer()
 
     def _find(self, call: flight.ServerCallContext) -> Session | None:
-        middleware = _middleware(call)
-        if middleware is None:
-            return None
-        return self._sessions.find(middleware.session_id.encode())
+        session_id = session_cookie(call)
+        return None if session_id is None else self._sessions.find(session_id.encode())
 
     def _find_or_start(self, call: flight.ServerCallContext) -> Session:
-        middleware = _middleware(call)
-        if middleware is None:
+        session_id = session_cookie(call)
+        if session_id is None:
             # A new session: the client keeps the cookie and names it on later calls.
             session_id = secrets.token_urlsafe(24)
             call.add_header("set-cookie", f"{COOKIE}={session_id}")
-        else:
-            session_id = middleware.session_id
         return self._sessions.get_or_add(
             session_id.encode(), lambda: Session(session_id, *self._defaults)
         )
@@ -186,18 +147,13 @@ class SessionRegistry:
         return result.SerializeToString()
 
     def close(self, call: flight.ServerCallContext) -> bytes:
-        middleware = _middleware(call)
-        if middleware is not None:
-            self._sessions.discard(middleware.session_id.encode())
+        session_id = session_cookie(call)
+        if session_id is not None:
+            self._sessions.discard(session_id.encode())
         return fs.CloseSessionResult(status=fs.CloseSessionResult.CLOSED).SerializeToString()
 
     def __len__(self) -> int:
         return len(self._sessions)
-
-
-def _middleware(call: flight.ServerCallContext) -> SessionMiddleware | None:
-    middleware = call.get_middleware(MIDDLEWARE_KEY)
-    return middleware if isinstance(middleware, SessionMiddleware) else None
 
 
 def _option_error(name: str, value: fs.SessionOptionValue) -> int | None:
