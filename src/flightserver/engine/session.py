@@ -312,29 +312,22 @@ class Engine:
         def lookup(df: DataFrame, schema: pa.Schema) -> CacheDecision:
             return self.result_cache.lookup(scope, df, schema, parameters, mark)
 
-        if statement.substrait is not None:
-            return _changed_catalog(
-                statements.execute(
-                    scope.ctx,
-                    statement,
-                    parameters,
-                    scope.governing.sql_options,
-                    scope.client_types,
-                    lookup=lookup,
-                )
+        key = None
+        if statement.substrait is None:  # a Substrait plan is planned by its consumer each time
+            self.admit(statement.sql, scope.governing)
+            key = self.plans.key(
+                statement.sql, scope.ctx, scope.governing, scope.client_types, mark
             )
-        self.admit(statement.sql, scope.governing)
-        key = self.plans.key(statement.sql, scope.ctx, scope.governing, scope.client_types, mark)
-        planned = None if parameters else self.plans.get(key)
-        if planned is not None and planned.plan is not None:
-            return self.run_planned(scope, planned, planned.plan)
-        write = write_statement(statement.sql)
-        if write is not None:
-            return _changed_catalog(
-                self.writes.execute(
-                    scope.ctx, statement, write, parameters, scope.governing.sql_options
+            planned = None if parameters else self.plans.get(key)
+            if planned is not None and planned.plan is not None:
+                return self.run_planned(scope, planned, planned.plan)
+            write = write_statement(statement.sql)
+            if write is not None:
+                return _changed_catalog(
+                    self.writes.execute(
+                        scope.ctx, statement, write, parameters, scope.governing.sql_options
+                    )
                 )
-            )
         result = statements.execute(
             scope.ctx,
             statement,
@@ -343,7 +336,7 @@ class Engine:
             scope.client_types,
             lookup=lookup,
         )
-        if isinstance(result, QueryResult) and not parameters:
+        if key is not None and isinstance(result, QueryResult) and not parameters:
             prepared = statements.as_prepared(statement, result, mark)
             self.plans.put(key, scope.ctx, scope.governing, prepared)
         return _changed_catalog(result)
