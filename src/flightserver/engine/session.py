@@ -70,7 +70,11 @@ def session_settings(config: ServerConfig) -> dict[str, str]:
         # join's filter prunes lineitem (Q7, Q17, Q18, Q21), slower on plain scans (Q6,
         # Q9); docs/benchmarks/README.md has the per-query table.
         "datafusion.execution.parquet.pushdown_filters": "true",
-        "datafusion.execution.parquet.reorder_filters": "true",
+        # Pushed filters in the query's order, not DataFusion's smallest-columns-first
+        # guess: TPC-H SF1 in process 0.93x-0.97x wall, 0.97x-1.01x CPU (three runs; CPU
+        # Q6 0.72x-0.79x, Q8 0.63x-0.84x, Q9 0.66x-0.91x, Q4 1.24x-1.37x slower);
+        # docs/benchmarks/README.md, "TPC-H tuning".
+        "datafusion.execution.parquet.reorder_filters": "false",
         "datafusion.execution.target_partitions": str(
             config.target_partitions or os.cpu_count() or 1
         ),
