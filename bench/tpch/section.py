@@ -20,7 +20,7 @@ from datafusion import SessionContext
 from bench.clients import AdbcClient
 from bench.engines import datafusion_context, duckdb_connection
 from bench.peers import RoapiMode, peer_figure, roapi_servers
-from bench.processes import flightserver
+from bench.processes import RESULT_CACHE_OFF, flightserver
 from bench.results import SectionResult, ratio_figure
 from bench.settings import Settings
 from bench.stats import geometric_mean, summarize
@@ -99,7 +99,9 @@ def run(settings: Settings) -> SectionResult:
     queries: dict[str, dict[str, Any]] = {}
     failures: dict[str, str] = {}
     prepare_failed: dict[str, str] = {}
-    with flightserver(catalog) as server, roapi_servers(catalog) as roapi:
+    # The result cache off: every pass is a first pass (the cache's own section measures
+    # repeated passes).
+    with flightserver(catalog, *RESULT_CACHE_OFF) as server, roapi_servers(catalog) as roapi:
         client = AdbcClient(server.uri)
         peer_clients = {f"roapi_{mode.value}": AdbcClient(peer.uri) for mode, peer in roapi.items()}
         peers: dict[str, Callable[[str], pa.Table]] = {
