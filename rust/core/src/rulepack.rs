@@ -110,10 +110,7 @@ impl PhysicalOptimizerRule for RuleSequence {
 }
 
 /// Builds the rules in the order they must run (after DataFusion's own).
-pub fn build_rules(
-    config: &RulepackConfig,
-    counters: &RulepackCounters,
-) -> Vec<SharedRule> {
+pub fn build_rules(config: &RulepackConfig, counters: &RulepackCounters) -> Vec<SharedRule> {
     vec![
         Arc::new(ScanBudgetGuard::new(
             config.scan_budget,
