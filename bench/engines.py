@@ -15,7 +15,7 @@ from flightserver.config import ServerConfig
 from flightserver.engine.admission import Admission, Deadline
 from flightserver.engine.client_types import with_client_types
 from flightserver.engine.physical import plan_physical
-from flightserver.engine.session import session_config
+from flightserver.engine.session import apply_runtime_settings, session_config
 from flightserver.engine.streaming import StreamControls, stream_query
 
 
@@ -23,6 +23,7 @@ def datafusion_context(catalog_dir: Path, target_partitions: int | None = None) 
     """A session configured as the server's (session_config), with the same catalog loaded."""
     config = ServerConfig(catalog_dir=str(catalog_dir), target_partitions=target_partitions)
     ctx = SessionContext(session_config(config))
+    apply_runtime_settings(ctx)
     statuses = load_catalog(ctx, catalog_dir)
     failed = [status for status in statuses if not status.loaded]
     if failed:

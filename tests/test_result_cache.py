@@ -151,10 +151,11 @@ def test_a_new_file_in_a_listing_table_changes_the_key(served: Served) -> None:
     assert served.run(query)[1]["status"] == "miss"
     assert served.run(query)[1]["status"] == "hit"
     pq.write_table(pa.table({"v": [2]}), folder / "2.parquet")
-    # DataFusion 55 keeps the file list it read first (its runtime's list-files cache,
-    # also across a re-registration), so the rows may be the old ones; the key changed.
+    # The key changed, and the scan lists the folder again (DataFusion's list-files
+    # cache is off): the new file's rows are read, then served from the cache.
     rows, outcome = served.run(query)
     assert outcome["status"] == "miss"
+    assert rows == [{"v": 1}, {"v": 2}]
     assert served.run(query) == (rows, {**outcome, "status": "hit"})
     definition.write_text(definition.read_text() + "# changed\n")
     served.action("RefreshCatalog")  # a new provider: a new stamp

@@ -83,6 +83,20 @@ def session_settings(config: ServerConfig) -> dict[str, str]:
     }
 
 
+# Runtime settings a SessionConfig cannot carry: set with SET on every context made.
+RUNTIME_SETTINGS = {
+    # DataFusion 55 keeps each listing table's file list with no expiry (1M entries by
+    # default), so files added to a listing table's folder were never read, even after a
+    # re-registration. Off: every scan lists its folder, as the result cache's key does.
+    "datafusion.runtime.list_files_cache_limit": "0",
+}
+
+
+def apply_runtime_settings(ctx: SessionContext) -> None:
+    for name, value in RUNTIME_SETTINGS.items():
+        ctx.sql(f"SET {name} = '{value}'").collect()
+
+
 def runtime_config(config: ServerConfig) -> RuntimeEnvBuilder:
     """Memory pool and spilling; without a limit, DataFusion's unbounded pool."""
     runtime = RuntimeEnvBuilder().with_disk_manager_os()
@@ -185,6 +199,7 @@ class Engine:
     def _new_context(self, catalog: str, schema: str, governing: GoverningPolicy) -> SessionContext:
         settings = session_config(self.config).with_default_catalog_and_schema(catalog, schema)
         ctx = SessionContext(settings, runtime_config(self.config))
+        apply_runtime_settings(ctx)
         ctx.add_physical_optimizer_rule(governing.rulepack.rule())
         register_time_travel(ctx, self.delta_tables)
         return ctx
