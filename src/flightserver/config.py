@@ -254,6 +254,50 @@ class ResultCacheConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     ] = 32 * 1024 * 1024
 
 
+class DistributedConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Scale-out: the server coordinates `flightserver worker` processes
+    (datafusion-distributed); queries whose largest scan is beyond the threshold run
+    their heavy stages there. Workers come from `workers` or `workers_file`."""
+
+    workers_file: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="File of worker HOST:PORT entries, one per line, re-read as workers "
+            "come and go (instead of --workers)."
+        ),
+    ] = None
+    secret_file: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="File holding the secret shared with the workers: every coordinator "
+            "to worker request carries it and workers refuse requests without it."
+        ),
+    ] = None
+    # datafusion-distributed's own default: a scan is split over tasks only beyond this
+    # many bytes per target partition, so small queries stay on this server.
+    bytes_per_partition: Annotated[
+        PositiveInt,
+        msgspec.Meta(
+            description="Bytes of files per partition of a worker task; a query is distributed "
+            "only when its largest scan exceeds this times target_partitions."
+        ),
+    ] = 16 * 1024 * 1024
+    connect_timeout_seconds: Annotated[
+        PositiveSeconds, msgspec.Meta(description="Connecting to a worker gives up after this.")
+    ] = 5.0
+    keepalive_timeout_seconds: Annotated[
+        PositiveSeconds,
+        msgspec.Meta(
+            description="A worker that answers no ping for this long fails its queries "
+            "(UNAVAILABLE)."
+        ),
+    ] = 10.0
+    probe_interval_seconds: Annotated[
+        PositiveSeconds,
+        msgspec.Meta(description="How often workers are probed (queries plan around those down)."),
+    ] = 2.0
+
+
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything `flightserver serve` is configured with."""
 
@@ -338,6 +382,14 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             "catalog is unchanged (0: plan every statement)."
         ),
     ] = 1000
+    workers: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Worker HOST:PORT list, comma-separated: queries over large scans run "
+            "their heavy stages on these `flightserver worker` processes."
+        ),
+    ] = None
+    distributed: DistributedConfig = msgspec.field(default_factory=DistributedConfig)
     artifacts: ArtifactsConfig = msgspec.field(default_factory=ArtifactsConfig)
     # Without a users file every call runs under `policy`; with one, under its role's policy.
     policy: PolicyConfig = msgspec.field(default_factory=PolicyConfig)

@@ -1,16 +1,14 @@
-//! Scale-out spike (issue 15, option 2): a native DataFusion session of our
-//! own that plans statements with datafusion-distributed's query planner and
-//! ships stages to `flightserver worker` processes over its gRPC worker
-//! service. Nothing here knows about Python; `rust/python` (feature
-//! `distributed`) exports it.
-//!
-//! Also holds [`NativeReplanner`], the probe used to measure option 1 (an FFI
-//! query planner installed into the datafusion wheel's session).
+//! Scale-out (issue 15): native DataFusion sessions of our own that plan
+//! statements with datafusion-distributed's query planner and ship stages to
+//! `flightserver worker` processes over its gRPC worker service. Nothing here
+//! knows about Python; `rust/python` exports it.
 
+pub mod auth;
+pub mod channels;
 pub mod coordinator;
-pub mod native_replanner;
+pub mod delta;
 pub mod worker;
+pub mod workers;
 
-pub use coordinator::{Coordinator, CoordinatorOptions, StaticWorkers};
-pub use native_replanner::NativeReplanner;
-pub use worker::{WorkerService, start_worker};
+pub use coordinator::{Coordinator, CoordinatorOptions, Route, StageLog};
+pub use worker::{WorkerOptions, WorkerService, start_worker};

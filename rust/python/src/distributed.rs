@@ -1,39 +1,49 @@
-//! Scale-out spike (issue 15), feature `distributed`: the coordinator session
-//! of `flightserver-distributed` (option 2), its worker service, and the
-//! option 1 probe (a pass-through FFI query planner), as Python sees them.
+//! Scale-out (issue 15): the coordinator of `flightserver-distributed` (native
+//! sessions planning with datafusion-distributed, one catalog shared with the
+//! wheel's context by registration through the same calls) and its worker
+//! service, as Python sees them.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
+use arrow::ffi::FFI_ArrowSchema;
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 use arrow::record_batch::{RecordBatch, RecordBatchReader};
-use datafusion::execution::TaskContextProvider;
-use datafusion::execution::context::QueryPlanner;
+use datafusion::catalog::TableProvider;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use datafusion::prelude::SessionContext;
-use datafusion_ffi::query_planner::FFI_QueryPlanner;
-use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
-use datafusion_proto::physical_plan::DefaultPhysicalExtensionCodec;
-use flightserver_distributed::coordinator::{display, is_distributed};
-use flightserver_distributed::{Coordinator, CoordinatorOptions, NativeReplanner, WorkerService};
+use flightserver_distributed::channels::ChannelTimeouts;
+use flightserver_distributed::coordinator::{self, display, is_distributed};
+use flightserver_distributed::workers::{Probing, WorkerSource};
+use flightserver_distributed::{
+    Coordinator, CoordinatorOptions, StageLog, WorkerOptions, WorkerService,
+};
 use futures::StreamExt;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 use tokio::runtime::Handle;
+use url::Url;
 
 use crate::delta::DeltaProvider;
 use crate::rulepack::PhysicalRule;
 use crate::runtime;
 
+/// Errors of a worker that failed or vanished mid-query start with this
+/// (the server answers them UNAVAILABLE).
+pub const WORKER_UNAVAILABLE_PREFIX: &str = "flightserver: worker unavailable:";
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<DistributedCoordinator>()?;
     m.add_class::<DistributedSession>()?;
-    m.add_class::<PlannedQuery>()?;
+    m.add_class::<DistributedPlan>()?;
     m.add_class::<Worker>()?;
     m.add_function(wrap_pyfunction!(start_worker, m)?)?;
-    m.add_class::<NativeReplannerProbe>()?;
+    m.add("WORKER_UNAVAILABLE_PREFIX", WORKER_UNAVAILABLE_PREFIX)?;
     Ok(())
 }
 
@@ -41,85 +51,231 @@ fn engine_error(err: impl std::fmt::Display) -> PyErr {
     PyRuntimeError::new_err(err.to_string())
 }
 
-/// A native session planning with datafusion-distributed (option 2).
+fn seconds(value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|err| PyValueError::new_err(err.to_string()))
+}
+
+fn qualified(name: &(String, String, String)) -> [&str; 3] {
+    [name.0.as_str(), name.1.as_str(), name.2.as_str()]
+}
+
+/// The coordinator: the worker pool, and the catalog its sessions share.
 #[pyclass(frozen, module = "flightserver._native")]
-pub struct DistributedSession {
+pub struct DistributedCoordinator {
     coordinator: Arc<Coordinator>,
 }
 
 #[pymethods]
-impl DistributedSession {
+impl DistributedCoordinator {
+    /// `workers` (`HOST:PORT`), or `workers_file` (one per line, re-read at every
+    /// probe); `settings`: the wheel's DataFusion settings.
     #[new]
-    #[pyo3(signature = (workers, settings, rules = Vec::new(), bytes_per_partition = 16 * 1024 * 1024))]
+    #[pyo3(signature = (
+        settings, workers = Vec::new(), workers_file = None, secret = None,
+        bytes_per_partition = 16 * 1024 * 1024, connect_timeout = 5.0, keepalive_timeout = 10.0,
+        probe_interval = 2.0, probe_timeout = 1.0,
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
-        workers: Vec<String>,
+        py: Python<'_>,
         settings: HashMap<String, String>,
-        rules: Vec<PyRef<'_, PhysicalRule>>,
+        workers: Vec<String>,
+        workers_file: Option<PathBuf>,
+        secret: Option<String>,
         bytes_per_partition: usize,
+        connect_timeout: f64,
+        keepalive_timeout: f64,
+        probe_interval: f64,
+        probe_timeout: f64,
     ) -> PyResult<Self> {
-        let options = CoordinatorOptions {
-            workers,
-            settings: settings.into_iter().collect(),
-            rules: rules.iter().map(|rule| Arc::clone(&rule.rule)).collect(),
-            bytes_per_partition,
+        let source = match workers_file {
+            Some(path) => WorkerSource::File(path),
+            None => WorkerSource::Static(workers),
         };
-        let coordinator =
-            Coordinator::new(options).map_err(|err| PyValueError::new_err(err.to_string()))?;
-        Ok(Self {
-            coordinator: Arc::new(coordinator),
+        let options = CoordinatorOptions {
+            workers: source,
+            probing: Probing {
+                interval: seconds(probe_interval)?,
+                timeout: seconds(probe_timeout)?,
+            },
+            secret,
+            timeouts: ChannelTimeouts {
+                connect: seconds(connect_timeout)?,
+                keepalive: seconds(keepalive_timeout)?,
+            },
+            settings: settings.into_iter().collect(),
+            bytes_per_partition: bytes_per_partition.max(1),
+        };
+        let handle = runtime::handle();
+        let coordinator = py
+            .detach(|| handle.block_on(Coordinator::new(options, &runtime::handle())))
+            .map_err(|err| PyValueError::new_err(err.to_string()))?;
+        Ok(Self { coordinator })
+    }
+
+    /// A session planning with `rule` (a role's rulepack, `Rulepack.rule()`).
+    #[pyo3(signature = (rule = None))]
+    fn session(
+        &self,
+        py: Python<'_>,
+        rule: Option<PyRef<'_, PhysicalRule>>,
+    ) -> PyResult<DistributedSession> {
+        let rules = rule
+            .map(|rule| vec![Arc::clone(&rule.rule)])
+            .unwrap_or_default();
+        let coordinator = Arc::clone(&self.coordinator);
+        let ctx = py
+            .detach(|| runtime::handle().block_on(async move { coordinator.session(rules).await }))
+            .map_err(engine_error)?;
+        Ok(DistributedSession {
+            coordinator: Arc::clone(&self.coordinator),
+            ctx: Arc::new(ctx),
         })
     }
 
-    /// Runs DDL (the catalog loader's `CREATE EXTERNAL TABLE` text).
-    fn execute_ddl(&self, py: Python<'_>, sql: String) -> PyResult<()> {
+    /// Registers the table the DDL text (fully qualified) creates, as the wheel did.
+    fn register_ddl(
+        &self,
+        py: Python<'_>,
+        name: (String, String, String),
+        ddl: String,
+    ) -> PyResult<()> {
         let coordinator = Arc::clone(&self.coordinator);
-        py.detach(|| runtime::handle().block_on(async move { coordinator.execute_ddl(&sql).await }))
-            .map_err(engine_error)
+        py.detach(|| {
+            runtime::handle()
+                .block_on(async move { coordinator.register_ddl(qualified(&name), &ddl).await })
+        })
+        .map_err(engine_error)
     }
 
     /// Registers the same Delta provider (`Arc`) the wheel's context holds.
-    fn register_delta(&self, name: &str, provider: PyRef<'_, DeltaProvider>) -> PyResult<()> {
-        let provider =
-            Arc::clone(&provider.provider) as Arc<dyn datafusion::catalog::TableProvider>;
+    fn register_delta(
+        &self,
+        py: Python<'_>,
+        name: (String, String, String),
+        provider: PyRef<'_, DeltaProvider>,
+    ) -> PyResult<()> {
+        let provider = Arc::clone(&provider.provider) as Arc<dyn TableProvider>;
+        let coordinator = Arc::clone(&self.coordinator);
+        py.detach(|| {
+            runtime::handle().block_on(async move {
+                coordinator.register_table(qualified(&name), provider).await
+            })
+        })
+        .map_err(engine_error)
+    }
+
+    fn deregister(&self, name: (String, String, String)) -> PyResult<()> {
         self.coordinator
-            .register_table(name, provider)
+            .deregister(qualified(&name))
             .map_err(engine_error)
     }
 
-    /// Plans `sql` (SQL to physical plan, as `DataFrame.execution_plan()` does in the wheel).
-    fn plan(&self, py: Python<'_>, sql: String) -> PyResult<PlannedQuery> {
+    /// Whether `sql` is worth distributing: `(distributable, largest scan bytes,
+    /// threshold bytes, workers up, reason)`.
+    fn route(&self, py: Python<'_>, sql: String) -> (bool, u64, u64, usize, String) {
         let coordinator = Arc::clone(&self.coordinator);
+        let route =
+            py.detach(|| runtime::handle().block_on(async move { coordinator.route(&sql).await }));
+        (
+            route.distributable,
+            route.largest_scan_bytes,
+            route.threshold_bytes,
+            route.workers_up,
+            route.reason,
+        )
+    }
+
+    /// Every worker the source names, with whether it answered the last probe.
+    fn workers(&self) -> Vec<(String, bool)> {
+        let up = self.coordinator.pool().up();
+        self.coordinator
+            .pool()
+            .known()
+            .into_iter()
+            .map(|url| {
+                let is_up = up.contains(&url);
+                (url.to_string(), is_up)
+            })
+            .collect()
+    }
+
+    /// Why the worker source could not be read at the last probe.
+    fn workers_error(&self) -> Option<String> {
+        self.coordinator.pool().error()
+    }
+}
+
+/// A native session of the coordinator (one per rulepack).
+#[pyclass(frozen, module = "flightserver._native")]
+pub struct DistributedSession {
+    coordinator: Arc<Coordinator>,
+    ctx: Arc<SessionContext>,
+}
+
+#[pymethods]
+impl DistributedSession {
+    /// Plans `sql`: distributed when datafusion-distributed finds it worth it.
+    /// The rulepack's rules run here; their manifest is this thread's, as after
+    /// the wheel's planning.
+    fn plan(&self, py: Python<'_>, sql: String) -> PyResult<DistributedPlan> {
+        let ctx = Arc::clone(&self.ctx);
         let plan = py
-            .detach(|| runtime::handle().block_on(async move { coordinator.plan(&sql).await }))
+            .detach(|| {
+                runtime::handle().block_on(async move { coordinator::plan(&ctx, &sql).await })
+            })
             .map_err(engine_error)?;
-        Ok(PlannedQuery {
+        Ok(DistributedPlan {
             coordinator: Arc::clone(&self.coordinator),
+            ctx: Arc::clone(&self.ctx),
             plan,
+            log: Arc::new(StageLog::default()),
         })
     }
 }
 
 /// A physical plan of a [`DistributedSession`].
 #[pyclass(frozen, module = "flightserver._native")]
-pub struct PlannedQuery {
+pub struct DistributedPlan {
     coordinator: Arc<Coordinator>,
+    ctx: Arc<SessionContext>,
     plan: Arc<dyn ExecutionPlan>,
+    log: Arc<StageLog>,
 }
 
 #[pymethods]
-impl PlannedQuery {
-    /// Whether datafusion-distributed distributed it (else it stays local).
+impl DistributedPlan {
+    /// Whether datafusion-distributed distributed it (else it runs locally, natively).
     #[getter]
     fn distributed(&self) -> bool {
         is_distributed(&self.plan)
     }
 
-    /// The plan, with stages and tasks when distributed.
+    /// The plan, with its stages and tasks when distributed.
     fn display(&self) -> String {
         display(&self.plan)
     }
 
-    /// Executes the plan; the result as an Arrow C stream (`pa.RecordBatchReader.from_stream`).
+    /// Where each stage's tasks went, once executing: `(stage head, [worker URL])`.
+    fn stages(&self) -> Vec<(String, Vec<String>)> {
+        self.log
+            .stages
+            .lock()
+            .expect("stage log lock")
+            .iter()
+            .map(|(name, urls)| (name.clone(), urls.iter().map(Url::to_string).collect()))
+            .collect()
+    }
+
+    /// The result's schema (`pa.schema(plan)`).
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        let schema =
+            FFI_ArrowSchema::try_from(self.plan.schema().as_ref()).map_err(engine_error)?;
+        PyCapsule::new(py, schema, Some(c"arrow_schema".to_owned()))
+    }
+
+    /// Executes the plan; the result as an Arrow C stream
+    /// (`pa.RecordBatchReader.from_stream`). Dropping it stops the stages.
     #[pyo3(signature = (requested_schema = None))]
     fn __arrow_c_stream__<'py>(
         &self,
@@ -130,14 +286,15 @@ impl PlannedQuery {
         let handle = runtime::handle();
         let stream = {
             let _entered = handle.enter();
-            self.coordinator
-                .execute(Arc::clone(&self.plan))
+            coordinator::execute(&self.ctx, Arc::clone(&self.plan), Arc::clone(&self.log))
                 .map_err(engine_error)?
         };
         let reader = BlockingReader {
             schema: stream.schema(),
             stream,
             handle,
+            coordinator: Arc::clone(&self.coordinator),
+            log: Arc::clone(&self.log),
         };
         let ffi = FFI_ArrowArrayStream::new(Box::new(reader));
         PyCapsule::new(py, ffi, Some(c"arrow_array_stream".to_owned()))
@@ -149,15 +306,22 @@ struct BlockingReader {
     schema: SchemaRef,
     stream: SendableRecordBatchStream,
     handle: Handle,
+    coordinator: Arc<Coordinator>,
+    log: Arc<StageLog>,
 }
 
 impl Iterator for BlockingReader {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.handle
-            .block_on(self.stream.next())
-            .map(|batch| batch.map_err(|err| ArrowError::ExternalError(Box::new(err))))
+        let next = self.handle.block_on(self.stream.next())?;
+        Some(next.map_err(|err| {
+            let message = err.to_string();
+            let named =
+                self.handle
+                    .block_on(name_failed_worker(&self.coordinator, &self.log, &message));
+            ArrowError::ExternalError(named.unwrap_or(message).into())
+        }))
     }
 }
 
@@ -165,6 +329,59 @@ impl RecordBatchReader for BlockingReader {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
+}
+
+/// Messages of gRPC transport failures (tonic, hyper, h2) between coordinator and workers.
+const TRANSPORT_FAILURES: [&str; 9] = [
+    "transport error",
+    "Unavailable",
+    "tcp connect error",
+    "Connection refused",
+    "Connection reset",
+    "broken pipe",
+    "h2 protocol error",
+    "error reading a body",
+    "operation was canceled",
+];
+
+/// For a transport failure: the workers of the query that no longer answer
+/// (marked down, so the next query plans around them), named in the error.
+async fn name_failed_worker(
+    coordinator: &Coordinator,
+    log: &StageLog,
+    message: &str,
+) -> Option<String> {
+    if !TRANSPORT_FAILURES
+        .iter()
+        .any(|marker| message.contains(marker))
+    {
+        return None;
+    }
+    let mut used: Vec<Url> = log
+        .stages
+        .lock()
+        .expect("stage log lock")
+        .iter()
+        .flat_map(|(_, urls)| urls.iter().cloned())
+        .collect();
+    used.sort();
+    used.dedup();
+    let mut failed = Vec::new();
+    for url in &used {
+        if !coordinator.pool().answers(url).await {
+            coordinator.pool().mark_down(url);
+            failed.push(url.to_string());
+        }
+    }
+    let named = if failed.is_empty() {
+        format!(
+            "one of {}",
+            used.iter().map(Url::as_str).collect::<Vec<_>>().join(", ")
+        )
+    } else {
+        failed.join(", ")
+    };
+    Some(format!("{WORKER_UNAVAILABLE_PREFIX} {named}: {message}"))
 }
 
 /// A worker service running on the extension's runtime.
@@ -189,51 +406,34 @@ impl Worker {
     }
 }
 
-/// Starts datafusion-distributed's worker service on `host:port` (0: any free port).
+/// Starts datafusion-distributed's worker service on `host:port` (0: any free
+/// port), refusing requests without `secret` when one is given.
 #[pyfunction]
-#[pyo3(signature = (host = "127.0.0.1".to_owned(), port = 0))]
-fn start_worker(py: Python<'_>, host: String, port: u16) -> PyResult<Worker> {
+#[pyo3(signature = (host = "127.0.0.1".to_owned(), port = 0, secret = None, version = String::new(), connect_timeout = 5.0, keepalive_timeout = 10.0))]
+fn start_worker(
+    py: Python<'_>,
+    host: String,
+    port: u16,
+    secret: Option<String>,
+    version: String,
+    connect_timeout: f64,
+    keepalive_timeout: f64,
+) -> PyResult<Worker> {
+    let options = WorkerOptions {
+        secret,
+        timeouts: ChannelTimeouts {
+            connect: seconds(connect_timeout)?,
+            keepalive: seconds(keepalive_timeout)?,
+        },
+        version,
+    };
     let service = py
-        .detach(|| runtime::handle().block_on(flightserver_distributed::start_worker(&host, port)))
+        .detach(|| {
+            runtime::handle().block_on(flightserver_distributed::start_worker(&host, port, options))
+        })
         .map_err(engine_error)?;
     Ok(Worker {
         address: service.address.to_string(),
         service: Mutex::new(Some(service)),
     })
-}
-
-/// Option 1's probe: `SessionContext.set_query_planner(NativeReplannerProbe())`
-/// makes every plan of that session cross into this library and back.
-#[pyclass(frozen, module = "flightserver._native")]
-pub struct NativeReplannerProbe {
-    // FFI_TaskContextProvider holds it weakly: it must live as long as the planner.
-    task_ctx_provider: Arc<SessionContext>,
-}
-
-#[pymethods]
-impl NativeReplannerProbe {
-    #[new]
-    fn new() -> Self {
-        Self {
-            task_ctx_provider: Arc::new(SessionContext::new()),
-        }
-    }
-
-    #[pyo3(signature = (session = None))]
-    fn __datafusion_query_planner__<'py>(
-        &self,
-        py: Python<'py>,
-        session: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyCapsule>> {
-        let _ = session;
-        let planner: Arc<dyn QueryPlanner + Send + Sync> = Arc::new(NativeReplanner);
-        let ffi = FFI_QueryPlanner::new(
-            planner,
-            Some(runtime::handle()),
-            &(Arc::clone(&self.task_ctx_provider) as Arc<dyn TaskContextProvider>),
-            Arc::new(DefaultLogicalExtensionCodec {}),
-            Arc::new(DefaultPhysicalExtensionCodec {}),
-        );
-        PyCapsule::new(py, ffi, Some(c"datafusion_query_planner".to_owned()))
-    }
 }

@@ -140,6 +140,23 @@ class ResultCacheOutcome(Payload, frozen=True, kw_only=True):
     ] = None
 
 
+class DistributedStage(Payload, frozen=True, kw_only=True):
+    """One stage of a distributed query, and the workers its tasks ran on."""
+
+    version: Version1 = 1
+    head: Annotated[str, msgspec.Meta(description="The stage's top operator.")]
+    workers: Annotated[list[str], msgspec.Meta(description="Worker URL of each task.")]
+
+
+class DistributedRun(Payload, frozen=True, kw_only=True):
+    """How a query ran distributed: its plan with stages, and where each stage went."""
+
+    version: Version1 = 1
+    plan: Annotated[str, msgspec.Meta(description="The plan, stages and tasks drawn.")]
+    stages: list[DistributedStage]
+    workers: Annotated[list[str], msgspec.Meta(description="Every worker the query used.")]
+
+
 class QueryArtifact(Payload, frozen=True, kw_only=True):
     """What one executed statement left behind: recorded for every query and write."""
 
@@ -175,6 +192,10 @@ class QueryArtifact(Payload, frozen=True, kw_only=True):
     result_cache: Annotated[
         ResultCacheOutcome | None,
         msgspec.Meta(description="Queries: whether the answer came from the result cache."),
+    ] = None
+    distributed: Annotated[
+        DistributedRun | None,
+        msgspec.Meta(description="Queries run distributed: their stages and workers."),
     ] = None
 
 

@@ -18,6 +18,8 @@ from datafusion import DataFrame
 
 from flightserver.artifacts.hashing import plan_sha256, sha256_hex
 from flightserver.artifacts.model import (
+    DistributedRun,
+    DistributedStage,
     PlanManifest,
     QueryArtifact,
     RulepackIdentity,
@@ -25,6 +27,7 @@ from flightserver.artifacts.model import (
     WriteOutcome,
 )
 from flightserver.artifacts.store import ArtifactStore
+from flightserver.engine.native import DistributedPlan
 from flightserver.engine.statements import (
     PreparedStatement,
     QueryResult,
@@ -60,6 +63,7 @@ class StatementTrace:
         self.df: DataFrame | None = None
         self.write: WriteOutcome | None = None
         self.manifest: PlanManifest | None = None
+        self.distributed: DistributedPlan | None = None
         self.cache: CacheDecision | None = None
         # A result served as several endpoints is recorded once, when the last ends.
         self._streams = 1
@@ -84,6 +88,7 @@ class StatementTrace:
         if isinstance(result, QueryResult):
             self.df = result.df
             self.manifest = result.physical.manifest
+            self.distributed = result.physical.distributed
             return
         if result.cache is not None:  # a query the result cache answered
             self._record(
@@ -126,6 +131,7 @@ class StatementTrace:
         df = self.df
         write = self.write
         manifest = self.manifest
+        distributed = self.distributed
         identity = self.identity
         planning_ms = (self.planned - self.started) * 1000
         execution_ms = (finished - self.planned) * 1000
@@ -156,6 +162,7 @@ class StatementTrace:
                 rulepack=identity.rulepack,
                 policy_sha256=identity.policy_sha256,
                 result_cache=cache,
+                distributed=describe_run(distributed) if distributed is not None else None,
             )
 
         self.store.record(artifact)
@@ -203,3 +210,10 @@ def _status(exc: Exception) -> StatementStatus:
         seen.add(id(cause))
         cause = cause.__cause__
     return StatementStatus.ERROR
+
+
+def describe_run(plan: DistributedPlan) -> DistributedRun:
+    """Where the stages of an executed distributed plan ran."""
+    stages = [DistributedStage(head=head, workers=workers) for head, workers in plan.stages()]
+    workers = sorted({worker for stage in stages for worker in stage.workers})
+    return DistributedRun(plan=plan.display(), stages=stages, workers=workers)

@@ -34,7 +34,12 @@ from flightserver.catalog.definitions import (
     resolve_path,
 )
 from flightserver.catalog.delta import DeltaPin, DeltaTables
-from flightserver.catalog.schemas import create_by_ddl, ensure_catalog, ensure_schema
+from flightserver.catalog.schemas import (
+    create_by_ddl,
+    deregister_table,
+    ensure_catalog,
+    ensure_schema,
+)
 
 __all__ = [
     "CatalogLoader",
@@ -335,9 +340,7 @@ class CatalogLoader:
             return
         catalog, schema, name = entry.qualified
         with self.delta_tables.lock, CATALOG_CHANGES.changing([".".join(entry.qualified)]):
-            target = self.ctx.catalog(catalog).schema(schema)
-            if target.table_exist(name):
-                target.deregister_table(name)
+            deregister_table(self.ctx, (catalog, schema, name))
             self.delta_tables.forget(".".join(entry.qualified))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from datafusion import SessionContext
 from datafusion.catalog import Schema
@@ -25,6 +25,23 @@ from flightserver.engine.native import SwapSchema
 
 # Schema creation and replacement: not twice at once for one name.
 _LOCK = threading.Lock()
+
+
+class CatalogMirror(Protocol):
+    """Another session serving the same tables (the distributed coordinator): told of
+    every table registered, created by DDL or dropped here, by these same calls."""
+
+    def registered(self, ctx: SessionContext, qualified: tuple[str, str, str], table: Any) -> None:
+        """`table` (what `register_table` took) is now `qualified` in `ctx`."""
+
+    def created(self, ctx: SessionContext, qualified: tuple[str, str, str], ddl: str) -> None:
+        """`ddl` (naming `qualified`) created the table `qualified` in `ctx`."""
+
+    def dropped(self, ctx: SessionContext, qualified: tuple[str, str, str]) -> None:
+        """`qualified` is no longer in `ctx`."""
+
+
+MIRRORS: list[CatalogMirror] = []
 
 
 def ensure_catalog(ctx: SessionContext, catalog: str) -> None:
@@ -60,6 +77,18 @@ def register_table(ctx: SessionContext, qualified: tuple[str, str, str], table: 
     catalog, schema, name = qualified
     with CATALOG_CHANGES.changing([".".join(qualified)]):
         ensure_schema(ctx, catalog, schema).register_table(name, table)
+    for mirror in MIRRORS:
+        mirror.registered(ctx, qualified, table)
+
+
+def deregister_table(ctx: SessionContext, qualified: tuple[str, str, str]) -> None:
+    """Drops `qualified` (if it exists)."""
+    catalog, schema, name = qualified
+    target = ctx.catalog(catalog).schema(schema)
+    if target.table_exist(name):
+        target.deregister_table(name)
+    for mirror in MIRRORS:
+        mirror.dropped(ctx, qualified)
 
 
 def create_by_ddl(
@@ -74,6 +103,8 @@ def create_by_ddl(
     staged = SwapSchema.staging_prefix + name
     with CATALOG_CHANGES.changing([".".join(qualified)]):
         _create_staged(ctx, schema, name, staged, ddl_for((catalog, schema_name, staged)))
+    for mirror in MIRRORS:
+        mirror.created(ctx, qualified, ddl_for(qualified))
 
 
 def _create_staged(ctx: SessionContext, schema: Schema, name: str, staged: str, ddl: str) -> None:

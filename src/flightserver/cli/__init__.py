@@ -14,6 +14,7 @@ from flightserver.cli.maintenance import maintenance
 from flightserver.cli.query import query
 from flightserver.cli.serve import serve
 from flightserver.cli.user import user_command
+from flightserver.cli.worker import worker
 
 
 @click.group()
@@ -31,5 +32,6 @@ for _command in (
     bundle,
     catalog_group,
     maintenance,
+    worker,
 ):
     main.add_command(_command)

@@ -45,12 +45,21 @@ ResultRows = _native.ResultRows
 SwapSchema = _native.SwapSchema
 live_delta_versions = _native.live_delta_versions
 DELTA_FILE_GONE_PREFIX = _native.DELTA_FILE_GONE_PREFIX
+DistributedCoordinator = _native.DistributedCoordinator
+DistributedSession = _native.DistributedSession
+DistributedPlan = _native.DistributedPlan
+start_worker = _native.start_worker
+WORKER_UNAVAILABLE_PREFIX = _native.WORKER_UNAVAILABLE_PREFIX
 
 __all__ = [
     "DELTA_FILE_GONE_PREFIX",
     "POLICY_ERROR_PREFIX",
+    "WORKER_UNAVAILABLE_PREFIX",
     "DeltaProvider",
     "DeltaScan",
+    "DistributedCoordinator",
+    "DistributedPlan",
+    "DistributedSession",
     "ExtensionVersionError",
     "MergeClause",
     "Policy",
@@ -63,6 +72,7 @@ __all__ = [
     "bind_parameters",
     "check_ffi_compatibility",
     "live_delta_versions",
+    "start_worker",
     "take_manifest",
     "write_statement",
 ]

@@ -21,6 +21,8 @@ import pyarrow as pa
 from datafusion import RecordBatchStream, SessionContext
 from datafusion.plan import ExecutionPlan
 
+from flightserver.engine.native import DistributedPlan
+
 # Batches each partition may have waiting before its thread waits for the reader:
 # memory stays bounded when the client reads slower than the plan produces.
 _WAITING_PER_PARTITION = 2
@@ -50,6 +52,27 @@ class PartitionStream:
     def close(self) -> None:
         # Dropping DataFusion's stream stops its tasks now.
         self._stream = None
+
+
+class NativeStream:
+    """A stream of the Rust extension (an Arrow C stream), read batch by batch
+    with the GIL released; closing it drops the plan's stream, which stops it."""
+
+    def __init__(self, source: DistributedPlan, schema: pa.Schema | None = None) -> None:
+        self._reader: pa.RecordBatchReader | None = pa.RecordBatchReader.from_stream(source)
+        # The client's types, when they differ from the engine's (`client_types`).
+        self._cast_to = None if schema is None or schema == self._reader.schema else schema
+
+    def __next__(self) -> pa.RecordBatch:
+        if self._reader is None:
+            raise StopIteration
+        batch = self._reader.read_next_batch()
+        return batch if self._cast_to is None else batch.cast(self._cast_to)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
 
 class _Ended:

@@ -10,12 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
+import pyarrow as pa
 from datafusion import DataFrame, SessionContext
 from datafusion.plan import ExecutionPlan
 
 from flightserver.artifacts.model import PlanManifest
-from flightserver.engine.native import take_manifest
-from flightserver.engine.partitions import BatchStream, MergedPartitions, PartitionStream
+from flightserver.engine.native import DistributedPlan, take_manifest
+from flightserver.engine.partitions import (
+    BatchStream,
+    MergedPartitions,
+    NativeStream,
+    PartitionStream,
+)
 
 
 @dataclass(frozen=True)
@@ -24,8 +30,12 @@ class PhysicalQuery:
 
     ctx: SessionContext
     df: DataFrame
-    plan: ExecutionPlan
+    plan: ExecutionPlan | None  # None when the distributed coordinator planned it
     manifest: PlanManifest | None  # None only for plans no rulepack shaped
+    # The coordinator's plan of a distributed query (its stages run on workers), and
+    # the types its client reads.
+    distributed: DistributedPlan | None = None
+    client_schema: pa.Schema | None = None
 
     @property
     def endpoints(self) -> int:
@@ -34,6 +44,9 @@ class PhysicalQuery:
     def execute(self, partition: int | None) -> BatchStream:
         """The stream of one endpoint's partition, or (None) of the whole result,
         from this plan (never planned again)."""
+        if self.distributed is not None:
+            return NativeStream(self.distributed, self.client_schema)
+        assert self.plan is not None
         if partition is not None:
             return PartitionStream(self.ctx.execute(self.plan, partition))
         if self.plan.partition_count == 1:

@@ -20,10 +20,12 @@ from flightserver.catalog.delta import DeltaTables
 from flightserver.catalog.ingest import register_managed_tables
 from flightserver.catalog.loader import CatalogLoader, TableStatus
 from flightserver.catalog.polling import catalog_poller
+from flightserver.catalog.schemas import deregister_table
 from flightserver.catalog.time_travel import register_time_travel
 from flightserver.config import ServerConfig
 from flightserver.engine import statements
 from flightserver.engine.admission import Admission
+from flightserver.engine.distributed import Distribution
 from flightserver.engine.native import Policy, write_statement
 from flightserver.engine.parameters import operator_count
 from flightserver.engine.plan_cache import PlanCache
@@ -155,6 +157,12 @@ class Engine:
         self._status_overrides: dict[str, TableStatus] = {}
         self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA, self.default_policy)
         self.default_scope = Scope(self.ctx, self.default_policy)
+        # Before the catalog loads: the coordinator mirrors every registration.
+        self.distribution = (
+            Distribution(config, self.native_settings(), self.ctx)
+            if config.workers or config.distributed.workers_file
+            else None
+        )
         self.catalog_loader = CatalogLoader(self.ctx, Path(config.catalog_dir), self.delta_tables)
         self.catalog_loader.refresh()
         self.catalog_poller = catalog_poller(config, self.ctx, self.catalog_loader).start()
@@ -182,6 +190,15 @@ class Engine:
         self.maintainer.refresh_all()
         self.result_cache = ResultCache(config.result_cache, self.ctx, self.delta_tables)
 
+    def native_settings(self) -> dict[str, str]:
+        """The settings of the default context, for the coordinator's sessions."""
+        return {
+            **session_settings(self.config),
+            **RUNTIME_SETTINGS,
+            "datafusion.catalog.default_catalog": DEFAULT_CATALOG,
+            "datafusion.catalog.default_schema": DEFAULT_SCHEMA,
+        }
+
     def _apply_constraints(self) -> None:
         """Declared constraints onto the catalog's Delta tables; a table whose rows
         break them is not served."""
@@ -192,7 +209,7 @@ class Engine:
             entry = self.delta_tables.entries.get(status.name or "")
             if status.error is not None and entry is not None:
                 self._status_overrides[status.source] = status
-                self.ctx.catalog(entry.catalog).schema(entry.schema).deregister_table(entry.name)
+                deregister_table(self.ctx, (entry.catalog, entry.schema, entry.name))
                 del self.delta_tables.entries[status.name or ""]
                 CATALOG_CHANGES.changed([status.name or ""])
 
@@ -337,6 +354,9 @@ class Engine:
             key = self.plans.key(
                 statement.sql, scope.ctx, scope.governing, scope.client_types, mark
             )
+            distributed = self._distributed(scope, statement.sql, parameters)
+            if distributed is not None:
+                return distributed
             planned = None if parameters else self.plans.get(key)
             if planned is not None and planned.plan is not None:
                 return self.run_planned(scope, planned, planned.plan)
@@ -365,6 +385,10 @@ class Engine:
     ) -> StatementResult:
         """Streams `plan`, the query `statement` planned before (its schema is the
         plan's), or answers it from the result cache."""
+        if statement.substrait is None:
+            distributed = self._distributed(scope, statement.sql, None)
+            if distributed is not None:
+                return distributed
         return planned_query(
             scope.ctx,
             plan,
@@ -373,6 +397,15 @@ class Engine:
                 scope, df, schema, None, statement.catalog_mark
             ),
         )
+
+    def _distributed(
+        self, scope: Scope, sql: str, parameters: Mapping[str, pa.Scalar] | None
+    ) -> StatementResult | None:
+        """`sql` as the coordinator runs it (distributed, or EXPLAIN with the routing
+        decision); None without workers, with parameters, or to run it locally."""
+        if self.distribution is None or parameters or not sql:
+            return None
+        return self.distribution.run(scope.ctx, scope.governing, sql, scope.client_types)
 
     def after_commit(self, commit: DeltaCommit) -> None:
         """Runs after every Delta commit of the server (SQL writes and ingest)."""

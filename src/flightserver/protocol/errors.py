@@ -21,7 +21,11 @@ import pyarrow as pa
 from pyarrow import flight
 
 from flightserver.engine.admission import Overloaded
-from flightserver.engine.native import DELTA_FILE_GONE_PREFIX, POLICY_ERROR_PREFIX
+from flightserver.engine.native import (
+    DELTA_FILE_GONE_PREFIX,
+    POLICY_ERROR_PREFIX,
+    WORKER_UNAVAILABLE_PREFIX,
+)
 from flightserver.engine.session import UnknownRole
 from flightserver.engine.streaming import QueryCancelledError, QueryTimedOutError
 from flightserver.writes.delta import WriteConflict
@@ -127,6 +131,8 @@ def engine_error(exc: Exception) -> RequestError:
     if POLICY_ERROR_PREFIX in message:
         return PermissionDenied(message)
     if DELTA_FILE_GONE_PREFIX in message:  # the query again reads the current files
+        return Unavailable(message)
+    if WORKER_UNAVAILABLE_PREFIX in message:  # the next query plans around the worker
         return Unavailable(message)
     return InvalidRequest(message)
 

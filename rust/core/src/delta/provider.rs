@@ -299,6 +299,20 @@ fn file_groups(files: &[&DeltaFile], target_partitions: usize) -> Vec<FileGroup>
 }
 
 impl DeltaTableProvider {
+    /// Total size of the files a full scan reads: the pinned set, or every active file.
+    pub fn pinned_bytes(&self) -> u64 {
+        let files = self.snapshot.files().files();
+        match &self.pinned {
+            Some(keep) => files
+                .iter()
+                .zip(keep.iter())
+                .filter(|(_, keep)| **keep)
+                .map(|(file, _)| file.size)
+                .sum(),
+            None => files.iter().map(|file| file.size).sum(),
+        }
+    }
+
     /// The most recent scan's record, if the provider has been scanned.
     pub fn last_scan(&self) -> Option<ScanRecord> {
         self.scans.last()

@@ -74,6 +74,16 @@ impl DeltaScanExec {
         &self.info
     }
 
+    /// The real scan (for a codec shipping it to another process).
+    pub fn inner(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.inner
+    }
+
+    /// This scan reading `inner` instead (a share of its files, on a worker).
+    pub fn with_inner(&self, inner: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+        self.wrapping(inner)
+    }
+
     fn wrapping(&self, inner: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
         Arc::new(Self {
             inner,

@@ -1,0 +1,344 @@
+"""Scale-out: a coordinator (`serve --workers`) and three `flightserver worker`
+processes on loopback, against the same catalog served without workers."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from adbc_driver_manager import AdbcStatusCode, Error
+from deltalake import write_deltalake
+
+from tests.clients import query
+from tests.server_process import ServerProcess
+
+WORKER_LISTENING = re.compile(r"worker listening on (\S+)")
+SECRET = "test-worker-secret"
+# Every scan of the test tables but `dim` is beyond it (times 2 target partitions).
+BYTES_PER_PARTITION = "2048"
+
+
+def facts(start: int, rows: int) -> pa.Table:
+    ids = pa.array(range(start, start + rows), pa.int64())
+    return pa.table(
+        {
+            "id": ids,
+            "k": pc.cast(pc.bit_wise_and(ids, pa.scalar(7, pa.int64())), pa.int32()),
+            "v": pc.multiply(pc.cast(ids, pa.float64()), pa.scalar(0.5)),
+            "s": pa.array([f"name-{i % 13}" for i in range(start, start + rows)]),
+        }
+    )
+
+
+def write_catalog(root: Path) -> Path:
+    data = root / "data"
+    for part in range(4):
+        target = data / "facts" / f"part-{part}.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(facts(part * 5000, 5000), target)
+    for part in range(3):
+        write_deltalake(
+            str(data / "events"),
+            facts(100_000 + part * 4000, 4000).append_column(
+                "day", pa.array([f"2026-12-0{1 + part}"] * 4000)
+            ),
+            mode="append",
+            partition_by=["day"],
+        )
+    pq.write_table(
+        pa.table({"k": pa.array(range(8), pa.int32()), "label": list("abcdefgh")}),
+        data / "dim.parquet",
+    )
+    tables = root / "tables"
+    tables.mkdir()
+    (tables / "facts.toml").write_text(
+        'name = "facts"\nformat = "parquet"\nlocation = "data/facts/"\n'
+    )
+    (tables / "events.toml").write_text(
+        'name = "events"\nformat = "delta"\nlocation = "data/events"\n'
+    )
+    (tables / "dim.toml").write_text(
+        'name = "dim"\nformat = "parquet"\nlocation = "data/dim.parquet"\n'
+    )
+    return root
+
+
+@dataclass
+class Cluster:
+    coordinator: ServerProcess
+    local: ServerProcess
+    workers: list[ServerProcess]
+    secret_file: Path
+    catalog_dir: Path
+
+    def worker_addresses(self) -> list[str]:
+        return [worker.uri.removeprefix("grpc://") for worker in self.workers]
+
+
+def start_worker(secret_file: Path | None) -> ServerProcess:
+    args = ["--secret-file", str(secret_file)] if secret_file is not None else []
+    return ServerProcess.start(
+        args,
+        command=(sys.executable, "-m", "flightserver", "worker", "--port", "0"),
+        listening=WORKER_LISTENING,
+    )
+
+
+def server_args(catalog_dir: Path, state_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--catalog-dir",
+        str(catalog_dir),
+        "--state-dir",
+        str(state_dir),
+        "--target-partitions",
+        "2",
+        "--result-cache-enabled",
+        "false",
+        *extra,
+    ]
+
+
+def coordinator_args(
+    catalog_dir: Path, state_dir: Path, workers: list[str], secret_file: Path, *extra: str
+) -> list[str]:
+    return server_args(
+        catalog_dir,
+        state_dir,
+        "--workers",
+        ",".join(workers),
+        "--distributed-secret-file",
+        str(secret_file),
+        "--distributed-bytes-per-partition",
+        BYTES_PER_PARTITION,
+        "--distributed-probe-interval-seconds",
+        "0.5",
+        *extra,
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("distributed")
+    catalog_dir = write_catalog(root)
+    secret_file = root / "secret"
+    secret_file.write_text(SECRET + "\n")
+    workers = [start_worker(secret_file) for _ in range(3)]
+    addresses = [worker.uri.removeprefix("grpc://") for worker in workers]
+    coordinator = ServerProcess.start(
+        coordinator_args(catalog_dir, root / "state-c", addresses, secret_file)
+    )
+    local = ServerProcess.start(server_args(catalog_dir, root / "state-l"))
+    try:
+        yield Cluster(coordinator, local, workers, secret_file, catalog_dir)
+    finally:
+        for process in (coordinator, local, *workers):
+            process.stop()
+
+
+def run(server: ServerProcess, sql: str) -> pa.Table:
+    with flightsql.connect(server.uri, autocommit=True) as conn:
+        return query(conn, sql)
+
+
+def explained(server: ServerProcess, sql: str) -> dict[str, str]:
+    table = run(server, f"EXPLAIN {sql}")
+    types = [str(value) for value in table.column("plan_type").to_pylist()]
+    plans = [str(value) for value in table.column("plan").to_pylist()]
+    return dict(zip(types, plans, strict=True))
+
+
+def canonical(table: pa.Table, ordered: bool) -> list[dict[str, object]]:
+    rows = table.to_pylist()
+    return (
+        rows
+        if ordered
+        else sorted(rows, key=lambda row: json.dumps(row, sort_keys=True, default=str))
+    )
+
+
+QUERIES = {
+    "aggregate": (
+        "SELECT k, count(*) AS n, sum(v) AS total, min(s) AS first FROM facts GROUP BY k",
+        False,
+    ),
+    "join": (
+        "SELECT d.label, count(*) AS n, avg(f.v) AS mean FROM facts f JOIN dim d ON f.k = d.k "
+        "GROUP BY d.label",
+        False,
+    ),
+    "self join": (
+        "SELECT a.k, count(*) AS n FROM facts a JOIN facts b ON a.id = b.id + 1 GROUP BY a.k",
+        False,
+    ),
+    "window": (
+        "SELECT id, k, rank() OVER (PARTITION BY k ORDER BY v DESC) AS r FROM facts "
+        "WHERE id % 97 = 0",
+        False,
+    ),
+    "grouping sets": (
+        "SELECT k, s, grouping(k) AS gk, count(*) AS n FROM facts GROUP BY ROLLUP (k, s)",
+        False,
+    ),
+    "order by limit": ("SELECT id, v, s FROM facts ORDER BY v DESC, id LIMIT 25", True),
+    "delta aggregate": (
+        "SELECT day, k, count(*) AS n, sum(v) AS total FROM events GROUP BY day, k",
+        False,
+    ),
+    "delta join parquet": (
+        "SELECT e.day, count(*) AS n FROM events e JOIN facts f ON e.k = f.k AND f.id < 50 "
+        "GROUP BY e.day",
+        False,
+    ),
+    "delta pruned": (
+        "SELECT count(*) AS n, max(id) AS top FROM events WHERE day = '2026-12-02'",
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_distributed_answers_equal_local(cluster: Cluster, name: str) -> None:
+    sql, ordered = QUERIES[name]
+    plan = explained(cluster.coordinator, sql)
+    assert plan["distribution"].startswith("distributed:"), plan
+    assert "Stage" in plan["distributed_plan"], plan["distributed_plan"]
+    got = run(cluster.coordinator, sql)
+    expected = run(cluster.local, sql)
+    assert got.schema.names == expected.schema.names
+    assert canonical(got, ordered) == canonical(expected, ordered)
+    assert got.num_rows > 0
+
+
+def test_small_query_stays_local_and_explain_says_why(cluster: Cluster) -> None:
+    plan = explained(cluster.coordinator, "SELECT * FROM dim")
+    assert plan["distribution"].startswith("local: largest scan"), plan
+    assert "threshold of 4096" in plan["distribution"]
+    assert "physical_plan" in plan
+    assert run(cluster.coordinator, "SELECT count(*) AS n FROM dim").column("n").to_pylist() == [8]
+
+
+def test_artifact_records_stages_and_workers(cluster: Cluster) -> None:
+    marker = f"marker_{time.time_ns()}"
+    sql = f"SELECT k, count(*) AS {marker} FROM facts GROUP BY k"
+    assert run(cluster.coordinator, sql).num_rows == 8
+    deadline = time.monotonic() + 30
+    payloads: list[object | None] = []
+    while time.monotonic() < deadline and not payloads:
+        payloads = (
+            run(
+                cluster.coordinator,
+                f"SELECT payload FROM system.queries WHERE sql LIKE '%{marker}%' "
+                "AND sql NOT LIKE '%system.queries%'",
+            )
+            .column("payload")
+            .to_pylist()
+        )
+        time.sleep(0.2)
+    assert payloads, "no artifact was recorded"
+    distributed = json.loads(str(payloads[0]))["distributed"]
+    assert distributed["stages"], distributed
+    used = set(distributed["workers"])
+    assert used <= {f"http://{address}/" for address in cluster.worker_addresses()}
+    assert len(used) >= 2, distributed
+    assert "Stage" in distributed["plan"]
+
+
+def test_policy_and_limits_apply_to_distributed_queries(cluster: Cluster, tmp_path: Path) -> None:
+    limited = ServerProcess.start(
+        coordinator_args(
+            cluster.catalog_dir,
+            tmp_path / "state",
+            cluster.worker_addresses(),
+            cluster.secret_file,
+            "--policy-max-scan-bytes",
+            "1000",
+        )
+    )
+    with limited:
+        with pytest.raises(Error) as refused:
+            run(limited, "SELECT k, count(*) FROM facts GROUP BY k")
+        assert refused.value.status_code == AdbcStatusCode.UNAUTHORIZED, str(refused.value)
+        assert "over the limit of 1000 bytes" in str(refused.value)
+        # The same refusal as the local path gives.
+        with pytest.raises(Error) as local:
+            local_server = ServerProcess.start(
+                server_args(
+                    cluster.catalog_dir, tmp_path / "state-l", "--policy-max-scan-bytes", "1000"
+                )
+            )
+            with local_server:
+                run(local_server, "SELECT k, count(*) FROM facts GROUP BY k")
+        assert local.value.status_code == refused.value.status_code
+
+
+def test_result_row_limit_applies(cluster: Cluster, tmp_path: Path) -> None:
+    limited = ServerProcess.start(
+        coordinator_args(
+            cluster.catalog_dir,
+            tmp_path / "state",
+            cluster.worker_addresses(),
+            cluster.secret_file,
+            "--policy-max-result-rows",
+            "5",
+        )
+    )
+    with limited:
+        sql = "SELECT k, count(*) AS n FROM facts GROUP BY k"
+        assert explained(limited, sql)["distribution"].startswith("distributed:")
+        with pytest.raises(Error) as refused:
+            run(limited, sql)
+        assert "over the limit of 5 rows" in str(refused.value)
+
+
+def test_workers_refuse_a_coordinator_without_the_secret(cluster: Cluster, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong-secret"
+    wrong.write_text("not-the-secret")
+    impostor = ServerProcess.start(
+        coordinator_args(cluster.catalog_dir, tmp_path / "state", cluster.worker_addresses(), wrong)
+    )
+    with impostor:
+        with pytest.raises(Error) as refused:
+            run(impostor, "SELECT k, count(*) FROM facts GROUP BY k")
+        assert "secret" in str(refused.value)
+        assert impostor.alive()
+
+
+def test_a_dead_worker_fails_its_query_unavailable_and_the_next_plans_around_it(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    workers = [start_worker(cluster.secret_file) for _ in range(2)]
+    addresses = [worker.uri.removeprefix("grpc://") for worker in workers]
+    coordinator = ServerProcess.start(
+        coordinator_args(cluster.catalog_dir, tmp_path / "state", addresses, cluster.secret_file)
+    )
+    sql = "SELECT k, count(*) AS n FROM facts GROUP BY k"
+    try:
+        with flightsql.connect(coordinator.uri, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(sql)  # planned, with both workers up
+            workers[0].process.kill()
+            workers[0].process.wait()
+            started = time.monotonic()
+            with pytest.raises(Error) as failed:
+                cur.fetch_arrow_table()
+            assert time.monotonic() - started < 30
+        assert failed.value.status_code == AdbcStatusCode.IO, str(failed.value)
+        assert addresses[0] in str(failed.value), str(failed.value)
+        assert coordinator.alive()
+        # The next query plans around the dead worker.
+        assert run(coordinator, sql).num_rows == 8
+        plan = explained(coordinator, sql)
+        assert "1 workers up" in plan["distribution"], plan
+    finally:
+        coordinator.stop()
+        for worker in workers:
+            worker.stop()
