@@ -4,6 +4,7 @@ processes on loopback, against the same catalog served without workers."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -342,3 +343,66 @@ def test_a_dead_worker_fails_its_query_unavailable_and_the_next_plans_around_it(
         coordinator.stop()
         for worker in workers:
             worker.stop()
+
+
+def test_results_served_as_parallel_endpoints(cluster: Cluster, tmp_path: Path) -> None:
+    parallel = ServerProcess.start(
+        coordinator_args(
+            cluster.catalog_dir,
+            tmp_path / "state",
+            cluster.worker_addresses(),
+            cluster.secret_file,
+            "--max-endpoints",
+            "8",
+        )
+    )
+    sql = "SELECT k, s, count(*) AS n, sum(v) AS total FROM facts GROUP BY k, s"
+    with parallel, flightsql.connect(parallel.uri, autocommit=True) as conn:
+        with conn.cursor() as cursor:
+            partitions, schema = cursor.adbc_execute_partitions(sql)
+            assert len(partitions) > 1
+            pieces: list[pa.Table] = []
+            for partition in reversed(partitions):  # any order: each endpoint is its own
+                cursor.adbc_read_partition(partition)
+                pieces.append(cursor.fetch_arrow_table())
+        got = pa.concat_tables(pieces)
+        assert got.schema.names == schema.names
+        assert all(piece.num_rows > 0 for piece in pieces)
+        assert canonical(got, False) == canonical(run(cluster.local, sql), False)
+        # An ordered result stays one endpoint.
+        with conn.cursor() as cursor:
+            ordered, _ = cursor.adbc_execute_partitions(sql + " ORDER BY n DESC, k, s")
+            assert len(ordered) == 1
+
+
+def cpu_seconds(process: ServerProcess) -> float:
+    """User and system CPU time `process` has used (Linux /proc)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_timed_out_query_stops_on_the_workers(cluster: Cluster, tmp_path: Path) -> None:
+    timed = ServerProcess.start(
+        coordinator_args(
+            cluster.catalog_dir,
+            tmp_path / "state",
+            cluster.worker_addresses(),
+            cluster.secret_file,
+            "--limits-query-timeout-seconds",
+            "1",
+        )
+    )
+    # 200 million rows out of the workers' joins: minutes of work unless stopped.
+    sql = "SELECT a.id, b.id AS other FROM facts a JOIN facts b ON a.v + b.v > a.id"
+    with timed:
+        assert explained(timed, sql)["distribution"].startswith("distributed:")
+        with pytest.raises(Error, match=r"ran longer than 1 s") as stopped:
+            run(timed, sql)
+        assert stopped.value.status_code == AdbcStatusCode.TIMEOUT, str(stopped.value)
+        time.sleep(2)  # the stop reaches the workers
+        before = sum(cpu_seconds(worker) for worker in cluster.workers)
+        time.sleep(3)
+        busy = sum(cpu_seconds(worker) for worker in cluster.workers) - before
+        assert busy < 1.0, f"the workers used {busy:.1f} s of CPU in 3 s after the query ended"
+        assert run(timed, "SELECT count(*) AS n FROM dim").column("n").to_pylist() == [8]
+        assert timed.alive()

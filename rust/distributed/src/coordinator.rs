@@ -34,6 +34,7 @@ use url::Url;
 use crate::auth::secret_header;
 use crate::channels::{ChannelTimeouts, WorkerChannels};
 use crate::delta::{DeltaScanCodec, delta_desired_task_count, delta_scale_up};
+use crate::fanout::FanOutPlanner;
 use crate::workers::{Probing, WorkerPool, WorkerSource};
 
 /// How the coordinator is built.
@@ -50,6 +51,9 @@ pub struct CoordinatorOptions {
     /// task. A scan is split over tasks only beyond this times the target
     /// partitions: the "small queries stay local" threshold.
     pub bytes_per_partition: usize,
+    /// A result of 2 to this many final partitions is served as that many
+    /// Flight endpoints (1: one stream), as the server's `max_endpoints`.
+    pub max_endpoints: usize,
 }
 
 const RUNTIME_PREFIX: &str = "datafusion.runtime.";
@@ -147,7 +151,10 @@ impl Coordinator {
             config.options_mut().set(key, value)?;
         }
         // The shared catalog list has the default catalog: a session must not replace it.
-        config.options_mut().catalog.create_default_catalog_and_schema = false;
+        config
+            .options_mut()
+            .catalog
+            .create_default_catalog_and_schema = false;
         let mut builder = SessionStateBuilder::new()
             .with_default_features()
             .with_config(config)
@@ -159,6 +166,10 @@ impl Coordinator {
         let pool = self.pool.clone();
         let next = Arc::clone(&self.next_worker);
         let state = builder
+            // Below datafusion-distributed's planner, which wraps the one installed before it.
+            .with_query_planner(Arc::new(FanOutPlanner {
+                max_endpoints: self.options.max_endpoints,
+            }))
             .with_distributed_worker_resolver(self.pool.clone())
             .with_distributed_channel_resolver(self.channels.clone())
             .with_distributed_user_codec(DeltaScanCodec)

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod channels;
 pub mod coordinator;
 pub mod delta;
+pub mod fanout;
 pub mod worker;
 pub mod workers;
 

@@ -48,6 +48,7 @@ async fn coordinator(
             timeouts: ChannelTimeouts::default(),
             settings: vec![("datafusion.execution.target_partitions".into(), "2".into())],
             bytes_per_partition,
+            max_endpoints: 1,
         },
         &Handle::current(),
     )

@@ -14,10 +14,13 @@ use arrow::ffi::FFI_ArrowSchema;
 use arrow::ffi_stream::FFI_ArrowArrayStream;
 use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use datafusion::catalog::TableProvider;
+use datafusion::common::Result as DataFusionResult;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use datafusion::prelude::SessionContext;
 use flightserver_distributed::channels::ChannelTimeouts;
 use flightserver_distributed::coordinator::{self, display, is_distributed};
+use flightserver_distributed::fanout::{FanOutExec, Outlets, fan_out};
 use flightserver_distributed::workers::{Probing, WorkerSource};
 use flightserver_distributed::{
     Coordinator, CoordinatorOptions, StageLog, WorkerOptions, WorkerService,
@@ -27,6 +30,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 use tokio::runtime::Handle;
+use tokio::sync::mpsc::UnboundedReceiver;
 use url::Url;
 
 use crate::delta::DeltaProvider;
@@ -41,6 +45,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DistributedCoordinator>()?;
     m.add_class::<DistributedSession>()?;
     m.add_class::<DistributedPlan>()?;
+    m.add_class::<EndpointStream>()?;
     m.add_class::<Worker>()?;
     m.add_function(wrap_pyfunction!(start_worker, m)?)?;
     m.add("WORKER_UNAVAILABLE_PREFIX", WORKER_UNAVAILABLE_PREFIX)?;
@@ -73,7 +78,7 @@ impl DistributedCoordinator {
     #[pyo3(signature = (
         settings, workers = Vec::new(), workers_file = None, secret = None,
         bytes_per_partition = 16 * 1024 * 1024, connect_timeout = 5.0, keepalive_timeout = 10.0,
-        probe_interval = 2.0, probe_timeout = 1.0,
+        probe_interval = 2.0, probe_timeout = 1.0, max_endpoints = 1,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -87,6 +92,7 @@ impl DistributedCoordinator {
         keepalive_timeout: f64,
         probe_interval: f64,
         probe_timeout: f64,
+        max_endpoints: usize,
     ) -> PyResult<Self> {
         let source = match workers_file {
             Some(path) => WorkerSource::File(path),
@@ -105,6 +111,7 @@ impl DistributedCoordinator {
             },
             settings: settings.into_iter().collect(),
             bytes_per_partition: bytes_per_partition.max(1),
+            max_endpoints: max_endpoints.max(1),
         };
         let handle = runtime::handle();
         let coordinator = py
@@ -230,6 +237,7 @@ impl DistributedSession {
             ctx: Arc::clone(&self.ctx),
             plan,
             log: Arc::new(StageLog::default()),
+            driver: Mutex::new(None),
         })
     }
 }
@@ -241,6 +249,63 @@ pub struct DistributedPlan {
     ctx: Arc<SessionContext>,
     plan: Arc<dyn ExecutionPlan>,
     log: Arc<StageLog>,
+    /// The execution feeding the endpoints, started by the first endpoint read.
+    driver: Mutex<Option<Arc<Driver>>>,
+}
+
+/// A running execution of a plan served as several endpoints; dropping the
+/// last handle (or `abort`) stops it, and with it every stage on the workers.
+struct Driver {
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Driver {
+    fn abort(&self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+impl DistributedPlan {
+    fn driver(&self, outlets: &Arc<Outlets>) -> Arc<Driver> {
+        let mut driver = self.driver.lock().expect("driver lock");
+        if let Some(running) = driver.as_ref() {
+            return Arc::clone(running);
+        }
+        let handle = runtime::handle();
+        let stream = {
+            let _entered = handle.enter();
+            coordinator::execute(&self.ctx, Arc::clone(&self.plan), Arc::clone(&self.log))
+        };
+        let task = match stream {
+            Ok(mut stream) => {
+                let outlets = Arc::clone(outlets);
+                Some(handle.spawn(async move {
+                    while let Some(next) = stream.next().await {
+                        if let Err(err) = next {
+                            outlets.fail(&err);
+                            return;
+                        }
+                    }
+                    outlets.close();
+                }))
+            }
+            Err(err) => {
+                outlets.fail(&err);
+                None
+            }
+        };
+        let running = Arc::new(Driver { task });
+        *driver = Some(Arc::clone(&running));
+        running
+    }
 }
 
 #[pymethods]
@@ -254,6 +319,31 @@ impl DistributedPlan {
     /// The plan, with its stages and tasks when distributed.
     fn display(&self) -> String {
         display(&self.plan)
+    }
+
+    /// How many Flight endpoints serve the result (a fan-out head's outlets), else 1.
+    #[getter]
+    fn endpoints(&self) -> usize {
+        fan_out(&self.plan).map_or(1, FanOutExec::endpoints)
+    }
+
+    /// Endpoint `index`'s stream (a plan of several endpoints), once; the first
+    /// endpoint read starts the execution.
+    fn endpoint(&self, index: usize) -> PyResult<EndpointStream> {
+        let fan = fan_out(&self.plan)
+            .ok_or_else(|| PyValueError::new_err("the plan is served as one endpoint"))?;
+        let receiver = fan.outlets().take(index).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "endpoint {index} does not exist or was read already"
+            ))
+        })?;
+        let driver = self.driver(fan.outlets());
+        Ok(EndpointStream {
+            stream: Mutex::new(Some((receiver, driver))),
+            schema: self.plan.schema(),
+            coordinator: Arc::clone(&self.coordinator),
+            log: Arc::clone(&self.log),
+        })
     }
 
     /// Where each stage's tasks went, once executing: `(stage head, [worker URL])`.
@@ -295,6 +385,59 @@ impl DistributedPlan {
             handle,
             coordinator: Arc::clone(&self.coordinator),
             log: Arc::clone(&self.log),
+            driver: None,
+            ended: false,
+        };
+        let ffi = FFI_ArrowArrayStream::new(Box::new(reader));
+        PyCapsule::new(py, ffi, Some(c"arrow_array_stream".to_owned()))
+    }
+}
+
+/// One endpoint of a result served as several.
+#[pyclass(frozen, module = "flightserver._native")]
+pub struct EndpointStream {
+    stream: Mutex<
+        Option<(
+            UnboundedReceiver<DataFusionResult<RecordBatch>>,
+            Arc<Driver>,
+        )>,
+    >,
+    schema: SchemaRef,
+    coordinator: Arc<Coordinator>,
+    log: Arc<StageLog>,
+}
+
+#[pymethods]
+impl EndpointStream {
+    /// The endpoint's batches as an Arrow C stream, once. Closing it before its
+    /// end stops the whole query.
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema;
+        let (receiver, driver) = self
+            .stream
+            .lock()
+            .expect("endpoint lock")
+            .take()
+            .ok_or_else(|| PyValueError::new_err("the endpoint's stream was taken already"))?;
+        let batches = futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|batch| (batch, receiver))
+        });
+        let reader = BlockingReader {
+            schema: Arc::clone(&self.schema),
+            stream: Box::pin(RecordBatchStreamAdapter::new(
+                Arc::clone(&self.schema),
+                batches,
+            )),
+            handle: runtime::handle(),
+            coordinator: Arc::clone(&self.coordinator),
+            log: Arc::clone(&self.log),
+            driver: Some(driver),
+            ended: false,
         };
         let ffi = FFI_ArrowArrayStream::new(Box::new(reader));
         PyCapsule::new(py, ffi, Some(c"arrow_array_stream".to_owned()))
@@ -308,13 +451,29 @@ struct BlockingReader {
     handle: Handle,
     coordinator: Arc<Coordinator>,
     log: Arc<StageLog>,
+    /// An endpoint's: the execution feeding it, stopped if the reader goes early.
+    driver: Option<Arc<Driver>>,
+    ended: bool,
+}
+
+impl Drop for BlockingReader {
+    fn drop(&mut self) {
+        if !self.ended
+            && let Some(driver) = &self.driver
+        {
+            driver.abort();
+        }
+    }
 }
 
 impl Iterator for BlockingReader {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let next = self.handle.block_on(self.stream.next())?;
+        let Some(next) = self.handle.block_on(self.stream.next()) else {
+            self.ended = true;
+            return None;
+        };
         Some(next.map_err(|err| {
             let message = err.to_string();
             let named =

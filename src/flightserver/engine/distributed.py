@@ -89,6 +89,7 @@ class Distribution:
             connect_timeout=options.connect_timeout_seconds,
             keepalive_timeout=options.keepalive_timeout_seconds,
             probe_interval=options.probe_interval_seconds,
+            max_endpoints=config.max_endpoints,
         )
         self._ctx = ctx
         self._sessions: dict[int, tuple[GoverningPolicy, DistributedSession]] = {}
@@ -141,7 +142,7 @@ class Distribution:
         manifest = None
         if manifest_json is not None:
             manifest = msgspec.structs.replace(
-                msgspec.json.decode(manifest_json, type=PlanManifest), endpoints=1
+                msgspec.json.decode(manifest_json, type=PlanManifest), endpoints=plan.endpoints
             )
         # pa.schema reads the Arrow C schema capsule; pyarrow-stubs 20 do not declare it.
         engine_schema = pa.schema(plan)  # pyright: ignore[reportArgumentType]

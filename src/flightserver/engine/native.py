@@ -48,6 +48,7 @@ DELTA_FILE_GONE_PREFIX = _native.DELTA_FILE_GONE_PREFIX
 DistributedCoordinator = _native.DistributedCoordinator
 DistributedSession = _native.DistributedSession
 DistributedPlan = _native.DistributedPlan
+EndpointStream = _native.EndpointStream
 start_worker = _native.start_worker
 WORKER_UNAVAILABLE_PREFIX = _native.WORKER_UNAVAILABLE_PREFIX
 
@@ -60,6 +61,7 @@ __all__ = [
     "DistributedCoordinator",
     "DistributedPlan",
     "DistributedSession",
+    "EndpointStream",
     "ExtensionVersionError",
     "MergeClause",
     "Policy",

@@ -21,7 +21,7 @@ import pyarrow as pa
 from datafusion import RecordBatchStream, SessionContext
 from datafusion.plan import ExecutionPlan
 
-from flightserver.engine.native import DistributedPlan
+from flightserver.engine.native import DistributedPlan, EndpointStream
 
 # Batches each partition may have waiting before its thread waits for the reader:
 # memory stays bounded when the client reads slower than the plan produces.
@@ -58,7 +58,9 @@ class NativeStream:
     """A stream of the Rust extension (an Arrow C stream), read batch by batch
     with the GIL released; closing it drops the plan's stream, which stops it."""
 
-    def __init__(self, source: DistributedPlan, schema: pa.Schema | None = None) -> None:
+    def __init__(
+        self, source: DistributedPlan | EndpointStream, schema: pa.Schema | None = None
+    ) -> None:
         self._reader: pa.RecordBatchReader | None = pa.RecordBatchReader.from_stream(source)
         # The client's types, when they differ from the engine's (`client_types`).
         self._cast_to = None if schema is None or schema == self._reader.schema else schema

@@ -39,13 +39,16 @@ class PhysicalQuery:
 
     @property
     def endpoints(self) -> int:
+        if self.distributed is not None:
+            return self.distributed.endpoints
         return self.manifest.endpoints if self.manifest is not None else 1
 
     def execute(self, partition: int | None) -> BatchStream:
         """The stream of one endpoint's partition, or (None) of the whole result,
         from this plan (never planned again)."""
         if self.distributed is not None:
-            return NativeStream(self.distributed, self.client_schema)
+            source = self.distributed if partition is None else self.distributed.endpoint(partition)
+            return NativeStream(source, self.client_schema)
         assert self.plan is not None
         if partition is not None:
             return PartitionStream(self.ctx.execute(self.plan, partition))
