@@ -25,6 +25,8 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 PAYLOADS: tuple[type[model.Payload], ...] = (
     model.QueryArtifact,
     model.ResultCacheOutcome,
+    model.DistributedRun,
+    model.DistributedStage,
     model.WriteOutcome,
     model.PlanBundle,
     model.DeltaPin,
