@@ -21,7 +21,16 @@ from pathlib import Path
 
 import psutil
 
-from bench import catalog_scale, concurrency, latency, memory, report, result_cache, streaming
+from bench import (
+    catalog_scale,
+    concurrency,
+    distributed,
+    latency,
+    memory,
+    report,
+    result_cache,
+    streaming,
+)
 from bench.data import tpch_catalog
 from bench.results import Machine, RunResult, SectionResult
 from bench.settings import Settings
@@ -36,6 +45,7 @@ SECTIONS: dict[str, Callable[[Settings], SectionResult]] = {
     "memory": memory.run,
     "catalog": catalog_scale.run,
     "result_cache": result_cache.run,
+    "distributed": distributed.run,
 }
 VERSIONED = ("datafusion", "pyarrow", "duckdb", "adbc-driver-flightsql", "tpchgen-cli")
 

@@ -13,15 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flightsql
+import fastavro
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from adbc_driver_manager import AdbcStatusCode, Error
-from deltalake import write_deltalake
+from deltalake import DeltaTable, TableFeatures, write_deltalake
 
+from flightserver.auth.users import hash_password
+from tests.catalog_files import write_arrow, write_csv, write_ndjson
 from tests.clients import query
+from tests.deletion_vectors import delete_rows
+from tests.jdbc.probe import ProbeRunner, Report, ResultTable
+from tests.jdbc.toolchain import compile_probe, fetch_driver
 from tests.server_process import ServerProcess
+from tests.test_jdbc import DRIVER_VERSIONS
 
 WORKER_LISTENING = re.compile(r"worker listening on (\S+)")
 SECRET = "test-worker-secret"
@@ -56,6 +63,20 @@ def write_catalog(root: Path) -> Path:
             mode="append",
             partition_by=["day"],
         )
+    # Another engine deleted every tenth row by deletion vector: workers must get the
+    # vectors with the pinned files, or they return the deleted rows.
+    vectors = data / "events_dv"
+    for part in range(2):
+        write_deltalake(str(vectors), facts(part * 5000, 5000), mode="append")
+    DeltaTable(str(vectors)).alter.add_feature(
+        TableFeatures.DeletionVectors, allow_protocol_versions_increase=True
+    )
+    assert delete_rows(vectors, lambda row: row["id"] % 10 == 0) == 1000
+    formats = facts(0, 6000)
+    write_csv(data / "facts_csv" / "part-0.csv", formats)
+    write_ndjson(data / "facts_json" / "part-0.json", formats)
+    write_arrow(data / "facts_arrow" / "part-0.arrow", formats)
+    write_avro_facts(data / "facts_avro" / "part-0.avro", formats)
     pq.write_table(
         pa.table({"k": pa.array(range(8), pa.int32()), "label": list("abcdefgh")}),
         data / "dim.parquet",
@@ -68,10 +89,37 @@ def write_catalog(root: Path) -> Path:
     (tables / "events.toml").write_text(
         'name = "events"\nformat = "delta"\nlocation = "data/events"\n'
     )
+    (tables / "events_dv.toml").write_text(
+        'name = "events_dv"\nformat = "delta"\nlocation = "data/events_dv"\n'
+    )
     (tables / "dim.toml").write_text(
         'name = "dim"\nformat = "parquet"\nlocation = "data/dim.parquet"\n'
     )
+    for name, kind in FILE_FORMATS.items():
+        (tables / f"facts_{name}.toml").write_text(
+            f'name = "facts_{name}"\nformat = "{kind}"\nlocation = "data/facts_{name}/"\n'
+        )
     return root
+
+
+# Listing table formats besides Parquet: table suffix, catalog format.
+FILE_FORMATS = {"csv": "csv", "json": "ndjson", "arrow": "arrow", "avro": "avro"}
+
+
+def write_avro_facts(path: Path, table: pa.Table) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema = {
+        "type": "record",
+        "name": "fact",
+        "fields": [
+            {"name": "id", "type": "long"},
+            {"name": "k", "type": "int"},
+            {"name": "v", "type": "double"},
+            {"name": "s", "type": "string"},
+        ],
+    }
+    with path.open("wb") as stream:
+        fastavro.writer(stream, fastavro.parse_schema(schema), table.to_pylist())
 
 
 @dataclass
@@ -84,6 +132,14 @@ class Cluster:
 
     def worker_addresses(self) -> list[str]:
         return [worker.uri.removeprefix("grpc://") for worker in self.workers]
+
+    def another_coordinator(self, state_dir: Path, *extra: str) -> ServerProcess:
+        """A coordinator of this cluster's workers, with `extra` server flags."""
+        return ServerProcess.start(
+            coordinator_args(
+                self.catalog_dir, state_dir, self.worker_addresses(), self.secret_file, *extra
+            )
+        )
 
 
 def start_worker(secret_file: Path | None) -> ServerProcess:
@@ -200,6 +256,10 @@ QUERIES = {
         "GROUP BY e.day",
         False,
     ),
+    "delta deletion vectors": (
+        "SELECT k, count(*) AS n, sum(id) AS ids FROM events_dv GROUP BY k",
+        False,
+    ),
     "delta pruned": (
         "SELECT count(*) AS n, max(id) AS top FROM events WHERE day = '2026-12-02'",
         True,
@@ -218,6 +278,17 @@ def test_distributed_answers_equal_local(cluster: Cluster, name: str) -> None:
     assert got.schema.names == expected.schema.names
     assert canonical(got, ordered) == canonical(expected, ordered)
     assert got.num_rows > 0
+
+
+@pytest.mark.parametrize("name", list(FILE_FORMATS))
+def test_every_listing_format_runs_on_workers(cluster: Cluster, name: str) -> None:
+    sql = f"SELECT k, count(*) AS n, sum(id) AS ids, max(s) AS top FROM facts_{name} GROUP BY k"
+    # Avro files are read whole, by one task: such a scan alone is not worth shipping.
+    where = "local:" if name == "avro" else "distributed:"
+    assert explained(cluster.coordinator, sql)["distribution"].startswith(where)
+    got = run(cluster.coordinator, sql)
+    assert got.num_rows == 8
+    assert canonical(got, False) == canonical(run(cluster.local, sql), False)
 
 
 def test_small_query_stays_local_and_explain_says_why(cluster: Cluster) -> None:
@@ -255,16 +326,7 @@ def test_artifact_records_stages_and_workers(cluster: Cluster) -> None:
 
 
 def test_policy_and_limits_apply_to_distributed_queries(cluster: Cluster, tmp_path: Path) -> None:
-    limited = ServerProcess.start(
-        coordinator_args(
-            cluster.catalog_dir,
-            tmp_path / "state",
-            cluster.worker_addresses(),
-            cluster.secret_file,
-            "--policy-max-scan-bytes",
-            "1000",
-        )
-    )
+    limited = cluster.another_coordinator(tmp_path / "state", "--policy-max-scan-bytes", "1000")
     with limited:
         with pytest.raises(Error) as refused:
             run(limited, "SELECT k, count(*) FROM facts GROUP BY k")
@@ -283,16 +345,7 @@ def test_policy_and_limits_apply_to_distributed_queries(cluster: Cluster, tmp_pa
 
 
 def test_result_row_limit_applies(cluster: Cluster, tmp_path: Path) -> None:
-    limited = ServerProcess.start(
-        coordinator_args(
-            cluster.catalog_dir,
-            tmp_path / "state",
-            cluster.worker_addresses(),
-            cluster.secret_file,
-            "--policy-max-result-rows",
-            "5",
-        )
-    )
+    limited = cluster.another_coordinator(tmp_path / "state", "--policy-max-result-rows", "5")
     with limited:
         sql = "SELECT k, count(*) AS n FROM facts GROUP BY k"
         assert explained(limited, sql)["distribution"].startswith("distributed:")
@@ -346,16 +399,7 @@ def test_a_dead_worker_fails_its_query_unavailable_and_the_next_plans_around_it(
 
 
 def test_results_served_as_parallel_endpoints(cluster: Cluster, tmp_path: Path) -> None:
-    parallel = ServerProcess.start(
-        coordinator_args(
-            cluster.catalog_dir,
-            tmp_path / "state",
-            cluster.worker_addresses(),
-            cluster.secret_file,
-            "--max-endpoints",
-            "8",
-        )
-    )
+    parallel = cluster.another_coordinator(tmp_path / "state", "--max-endpoints", "8")
     sql = "SELECT k, s, count(*) AS n, sum(v) AS total FROM facts GROUP BY k, s"
     with parallel, flightsql.connect(parallel.uri, autocommit=True) as conn:
         with conn.cursor() as cursor:
@@ -382,16 +426,7 @@ def cpu_seconds(process: ServerProcess) -> float:
 
 
 def test_a_timed_out_query_stops_on_the_workers(cluster: Cluster, tmp_path: Path) -> None:
-    timed = ServerProcess.start(
-        coordinator_args(
-            cluster.catalog_dir,
-            tmp_path / "state",
-            cluster.worker_addresses(),
-            cluster.secret_file,
-            "--limits-query-timeout-seconds",
-            "1",
-        )
-    )
+    timed = cluster.another_coordinator(tmp_path / "state", "--limits-query-timeout-seconds", "1")
     # 200 million rows out of the workers' joins: minutes of work unless stopped.
     sql = "SELECT a.id, b.id AS other FROM facts a JOIN facts b ON a.v + b.v > a.id"
     with timed:
@@ -406,3 +441,113 @@ def test_a_timed_out_query_stops_on_the_workers(cluster: Cluster, tmp_path: Path
         assert busy < 1.0, f"the workers used {busy:.1f} s of CPU in 3 s after the query ended"
         assert run(timed, "SELECT count(*) AS n FROM dim").column("n").to_pylist() == [8]
         assert timed.alive()
+
+
+def test_roles_refuse_on_the_coordinator_what_they_refuse_locally(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    password = "distributed-roles"
+    digest = hash_password(password)
+    users = tmp_path / "users.toml"
+    users.write_text(
+        "".join(
+            f'[[users]]\nname = "{name}"\npassword_hash = "{digest}"\nrole = "{role}"\n'
+            for name, role in (("small", "reader"), ("big", "admin"))
+        )
+    )
+    config = tmp_path / "server.toml"
+    config.write_text("[roles.reader]\nmax_scan_bytes = 1000\n")
+    roles = ServerProcess.start(
+        [
+            "--config",
+            str(config),
+            "--auth-users-file",
+            str(users),
+            *coordinator_args(
+                cluster.catalog_dir,
+                tmp_path / "state",
+                cluster.worker_addresses(),
+                cluster.secret_file,
+            ),
+        ]
+    )
+    sql = "SELECT k, count(*) AS n FROM facts GROUP BY k"
+
+    def connect(user: str) -> flightsql.Connection:
+        kwargs = {"username": user, "password": password}
+        return flightsql.connect(roles.uri, db_kwargs=kwargs, autocommit=True)
+
+    with roles:
+        with connect("small") as conn, pytest.raises(Error) as refused:
+            query(conn, sql)
+        assert refused.value.status_code == AdbcStatusCode.UNAUTHORIZED, str(refused.value)
+        assert "over the limit of 1000 bytes" in str(refused.value)
+        with connect("big") as conn:
+            plan = query(conn, f"EXPLAIN {sql}").to_pylist()
+            assert any(
+                row["plan_type"] == "distribution" and str(row["plan"]).startswith("distributed:")
+                for row in plan
+            ), plan
+            assert query(conn, sql).num_rows == 8
+
+
+def test_workers_file_is_read_again_as_workers_come_and_go(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    workers_file = tmp_path / "workers"
+    first, second, *_ = cluster.worker_addresses()
+    workers_file.write_text(f"# the cluster\n{first}\n")
+    coordinator = ServerProcess.start(
+        server_args(
+            cluster.catalog_dir,
+            tmp_path / "state",
+            "--distributed-workers-file",
+            str(workers_file),
+            "--distributed-secret-file",
+            str(cluster.secret_file),
+            "--distributed-bytes-per-partition",
+            BYTES_PER_PARTITION,
+            "--distributed-probe-interval-seconds",
+            "0.3",
+        )
+    )
+    sql = "SELECT k, count(*) AS n FROM facts GROUP BY k"
+    with coordinator:
+        assert "; 1 workers up" in explained(coordinator, sql)["distribution"]
+        workers_file.write_text(f"{first}\n{second}\n")
+        deadline = time.monotonic() + 20
+        while "; 2 workers up" not in explained(coordinator, sql)["distribution"]:
+            assert time.monotonic() < deadline, "the new worker was never used"
+            time.sleep(0.2)
+        assert run(coordinator, sql).num_rows == 8
+
+
+@pytest.fixture(scope="module", params=DRIVER_VERSIONS, ids=lambda version: f"jdbc-{version}")
+def jdbc_reports(cluster: Cluster, request: pytest.FixtureRequest) -> dict[str, Report]:
+    """The queries through the JDBC driver, against the coordinator and the local server."""
+    driver = fetch_driver(request.param)
+    classes = compile_probe()
+    statements = "\0".join(sql for sql, _ in QUERIES.values())
+    return {
+        name: ProbeRunner(driver, classes, server.port).run("execute", stdin=statements)
+        for name, server in (("coordinator", cluster.coordinator), ("local", cluster.local))
+    }
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_jdbc_answers_equal_local(jdbc_reports: dict[str, Report], name: str) -> None:
+    index = list(QUERIES).index(name)
+    ordered = QUERIES[name][1]
+    results = {
+        server: ResultTable.from_json(report.value(f"execute:{index}")["result"])
+        for server, report in jdbc_reports.items()
+    }
+    got, expected = results["coordinator"], results["local"]
+    assert [(c.name, c.type_name) for c in got.columns] == [
+        (c.name, c.type_name) for c in expected.columns
+    ]
+    rows = [got.raw_rows, expected.raw_rows]
+    if not ordered:
+        rows = [sorted(table, key=json.dumps) for table in rows]
+    assert rows[0] == rows[1]
+    assert got.raw_rows

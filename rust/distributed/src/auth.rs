@@ -14,6 +14,14 @@ pub fn secret_header(secret: &str) -> Result<HeaderValue, String> {
         .map_err(|_| "the worker secret must be visible ASCII (no newlines)".to_owned())
 }
 
+/// The configured secret, if any, as the header value to send.
+pub fn secret_header_for(secret: Option<&str>) -> datafusion::common::Result<Option<HeaderValue>> {
+    secret
+        .map(secret_header)
+        .transpose()
+        .map_err(datafusion::common::DataFusionError::Configuration)
+}
+
 /// The worker side: a tonic interceptor accepting only requests carrying `secret`.
 #[derive(Clone)]
 pub struct RequireSecret {

@@ -31,10 +31,11 @@ use flightserver_core::delta::{DeltaScanExec, DeltaTableProvider};
 use tokio::runtime::Handle;
 use url::Url;
 
-use crate::auth::secret_header;
+use crate::auth::secret_header_for;
 use crate::channels::{ChannelTimeouts, WorkerChannels};
 use crate::delta::{DeltaScanCodec, delta_desired_task_count, delta_scale_up};
 use crate::fanout::FanOutPlanner;
+use crate::whole_files::{whole_file_scale_up, whole_file_task_count};
 use crate::workers::{Probing, WorkerPool, WorkerSource};
 
 /// How the coordinator is built.
@@ -105,12 +106,7 @@ pub struct Route {
 
 impl Coordinator {
     pub async fn new(options: CoordinatorOptions, runtime: &Handle) -> Result<Arc<Self>> {
-        let secret = options
-            .secret
-            .as_deref()
-            .map(secret_header)
-            .transpose()
-            .map_err(DataFusionError::Configuration)?;
+        let secret = secret_header_for(options.secret.as_deref())?;
         let pool = WorkerPool::start(options.workers.clone(), options.probing, runtime).await;
         let channels = WorkerChannels::new(secret, options.timeouts);
         let mut config = SessionConfig::new();
@@ -175,6 +171,8 @@ impl Coordinator {
             .with_distributed_user_codec(DeltaScanCodec)
             .with_distributed_desired_task_count_handler(delta_desired_task_count)
             .with_distributed_scale_up_leaf_node_handler(delta_scale_up)
+            .with_distributed_desired_task_count_handler(whole_file_task_count)
+            .with_distributed_scale_up_leaf_node_handler(whole_file_scale_up)
             .with_distributed_route_tasks_handler(move |ev: RouteTasksEvent<'_>| {
                 Some(route_tasks(&pool, &next, ev))
             })

@@ -8,6 +8,7 @@ pub mod channels;
 pub mod coordinator;
 pub mod delta;
 pub mod fanout;
+pub mod whole_files;
 pub mod worker;
 pub mod workers;
 

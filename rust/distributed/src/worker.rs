@@ -15,7 +15,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::InterceptorLayer;
 use tonic::transport::Server;
 
-use crate::auth::{RequireSecret, secret_header};
+use crate::auth::{RequireSecret, secret_header_for};
 use crate::channels::{ChannelTimeouts, WorkerChannels};
 use crate::delta::DeltaScanCodec;
 
@@ -52,12 +52,7 @@ impl Drop for WorkerService {
 /// Binds `host:port` (port 0: any free port) and serves the worker service on
 /// the current tokio runtime.
 pub async fn start_worker(host: &str, port: u16, options: WorkerOptions) -> Result<WorkerService> {
-    let header = options
-        .secret
-        .as_deref()
-        .map(secret_header)
-        .transpose()
-        .map_err(DataFusionError::Configuration)?;
+    let header = secret_header_for(options.secret.as_deref())?;
     let channels = WorkerChannels::new(header, options.timeouts);
     let session = move |ctx: WorkerQueryContext| {
         let channels = channels.clone();

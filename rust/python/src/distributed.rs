@@ -373,23 +373,12 @@ impl DistributedPlan {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
-        let handle = runtime::handle();
         let stream = {
-            let _entered = handle.enter();
+            let _entered = runtime::handle().enter();
             coordinator::execute(&self.ctx, Arc::clone(&self.plan), Arc::clone(&self.log))
                 .map_err(engine_error)?
         };
-        let reader = BlockingReader {
-            schema: stream.schema(),
-            stream,
-            handle,
-            coordinator: Arc::clone(&self.coordinator),
-            log: Arc::clone(&self.log),
-            driver: None,
-            ended: false,
-        };
-        let ffi = FFI_ArrowArrayStream::new(Box::new(reader));
-        PyCapsule::new(py, ffi, Some(c"arrow_array_stream".to_owned()))
+        BlockingReader::new(stream, &self.coordinator, &self.log, None).into_capsule(py)
     }
 }
 
@@ -427,20 +416,11 @@ impl EndpointStream {
         let batches = futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|batch| (batch, receiver))
         });
-        let reader = BlockingReader {
-            schema: Arc::clone(&self.schema),
-            stream: Box::pin(RecordBatchStreamAdapter::new(
-                Arc::clone(&self.schema),
-                batches,
-            )),
-            handle: runtime::handle(),
-            coordinator: Arc::clone(&self.coordinator),
-            log: Arc::clone(&self.log),
-            driver: Some(driver),
-            ended: false,
-        };
-        let ffi = FFI_ArrowArrayStream::new(Box::new(reader));
-        PyCapsule::new(py, ffi, Some(c"arrow_array_stream".to_owned()))
+        let stream = Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            batches,
+        ));
+        BlockingReader::new(stream, &self.coordinator, &self.log, Some(driver)).into_capsule(py)
     }
 }
 
@@ -454,6 +434,31 @@ struct BlockingReader {
     /// An endpoint's: the execution feeding it, stopped if the reader goes early.
     driver: Option<Arc<Driver>>,
     ended: bool,
+}
+
+impl BlockingReader {
+    fn new(
+        stream: SendableRecordBatchStream,
+        coordinator: &Arc<Coordinator>,
+        log: &Arc<StageLog>,
+        driver: Option<Arc<Driver>>,
+    ) -> Self {
+        Self {
+            schema: stream.schema(),
+            stream,
+            handle: runtime::handle(),
+            coordinator: Arc::clone(coordinator),
+            log: Arc::clone(log),
+            driver,
+            ended: false,
+        }
+    }
+
+    /// The reader as an Arrow C stream capsule (`pa.RecordBatchReader.from_stream`).
+    fn into_capsule(self, py: Python<'_>) -> PyResult<Bound<'_, PyCapsule>> {
+        let ffi = FFI_ArrowArrayStream::new(Box::new(self));
+        PyCapsule::new(py, ffi, Some(c"arrow_array_stream".to_owned()))
+    }
 }
 
 impl Drop for BlockingReader {

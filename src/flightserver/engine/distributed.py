@@ -108,10 +108,6 @@ class Distribution:
     def route(self, sql: str) -> Route:
         return Route(*self.coordinator.route(sql))
 
-    def serves(self, ctx: SessionContext) -> bool:
-        """Queries of `ctx` may be distributed (contexts on the default catalog and schema)."""
-        return ctx is self._ctx
-
     def plan(self, governing: GoverningPolicy, sql: str) -> DistributedPlan | None:
         """`sql` planned by the coordinator when it distributes it; None to run it on the
         local path (kept local, or a plan the coordinator cannot make: the local path then
@@ -184,10 +180,9 @@ class Distribution:
     def run(
         self, ctx: SessionContext, governing: GoverningPolicy, sql: str, java: bool
     ) -> CompletedResult | QueryResult | None:
-        """`sql` as the coordinator serves it: EXPLAIN with the routing decision, or a
-        query it distributes; None to run it on the local path as is."""
-        if not self.serves(ctx):
-            return None
+        """`sql` (resolving names in the default catalog and schema) as the coordinator
+        serves it: EXPLAIN with the routing decision, or a query it distributes; None to
+        run it on the local path as is."""
         if _EXPLAIN.match(sql):
             table = self.explain(governing, sql)
             if table is None:

@@ -405,6 +405,10 @@ class Engine:
         decision); None without workers, with parameters, or to run it locally."""
         if self.distribution is None or parameters or not sql:
             return None
+        # Names resolve in the default catalog and schema there, as in the coordinator.
+        contexts = [self.ctx, *(role.ctx for role in self._role_scopes.values())]
+        if not any(scope.ctx is ctx for ctx in contexts):
+            return None
         return self.distribution.run(scope.ctx, scope.governing, sql, scope.client_types)
 
     def after_commit(self, commit: DeltaCommit) -> None:
