@@ -16,7 +16,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ _WORKER_LISTENING = re.compile(r"worker listening on (\S+)")
 
 
 @contextmanager
-def _workers(count: int, secret_file: Path) -> Iterator[list[ServerProcess]]:
+def _workers(count: int, secret_file: Path) -> Generator[list[ServerProcess]]:
     with ExitStack() as stack:
         workers = [
             stack.enter_context(
