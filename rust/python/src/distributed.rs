@@ -382,15 +382,13 @@ impl DistributedPlan {
     }
 }
 
+/// An endpoint's batches, as the fan-out head sends them.
+type Outlet = UnboundedReceiver<DataFusionResult<RecordBatch>>;
+
 /// One endpoint of a result served as several.
 #[pyclass(frozen, module = "flightserver._native")]
 pub struct EndpointStream {
-    stream: Mutex<
-        Option<(
-            UnboundedReceiver<DataFusionResult<RecordBatch>>,
-            Arc<Driver>,
-        )>,
-    >,
+    stream: Mutex<Option<(Outlet, Arc<Driver>)>>,
     schema: SchemaRef,
     coordinator: Arc<Coordinator>,
     log: Arc<StageLog>,
