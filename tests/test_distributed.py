@@ -398,6 +398,39 @@ def test_a_dead_worker_fails_its_query_unavailable_and_the_next_plans_around_it(
             worker.stop()
 
 
+def test_a_worker_killed_mid_stream_fails_the_query_unavailable(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    workers = [start_worker(cluster.secret_file) for _ in range(2)]
+    addresses = [worker.uri.removeprefix("grpc://") for worker in workers]
+    coordinator = ServerProcess.start(
+        coordinator_args(cluster.catalog_dir, tmp_path / "state", addresses, cluster.secret_file)
+    )
+    # 200 million rows out of both workers' joins: still streaming when a worker dies.
+    sql = "SELECT a.id, b.id AS other FROM facts a JOIN facts b ON a.v + b.v > a.id"
+    try:
+        with flightsql.connect(coordinator.uri, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            reader = cur.fetch_record_batch()
+            assert reader.read_next_batch().num_rows > 0
+            workers[0].process.kill()
+            workers[0].process.wait()
+            # The driver's error class differs by where the stream fails; the status is named.
+            with pytest.raises(Exception) as failed:
+                while True:
+                    reader.read_next_batch()
+        message = str(failed.value)
+        assert not isinstance(failed.value, StopIteration), "the stream ended without an error"
+        assert "(Unavailable;" in message, message
+        assert f"worker unavailable: http://{addresses[0]}/" in message, message
+        assert coordinator.alive()
+        assert run(coordinator, "SELECT k, count(*) AS n FROM facts GROUP BY k").num_rows == 8
+    finally:
+        coordinator.stop()
+        for worker in workers:
+            worker.stop()
+
+
 def test_results_served_as_parallel_endpoints(cluster: Cluster, tmp_path: Path) -> None:
     parallel = cluster.another_coordinator(tmp_path / "state", "--max-endpoints", "8")
     sql = "SELECT k, s, count(*) AS n, sum(v) AS total FROM facts GROUP BY k, s"
