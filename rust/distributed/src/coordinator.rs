@@ -27,7 +27,7 @@ use datafusion_distributed::{
     DistributedExec, DistributedExt, RouteTasksEvent, RouteTasksEventResponse,
     SessionStateBuilderExt, WorkerResolver, display_plan_ascii,
 };
-use flightserver_core::delta::{DeltaScanExec, DeltaTableProvider};
+use flightserver_core::delta::DeltaTableProvider;
 use tokio::runtime::Handle;
 use url::Url;
 
@@ -70,10 +70,11 @@ fn config_settings(settings: &[(String, String)]) -> impl Iterator<Item = (&Stri
 /// Listing tables' sizes are looked up again after this long.
 const LISTING_SIZE_TTL: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct TableSize {
     bytes: u64,
-    listing: bool,
+    /// A listing table, measured again once `at` is older than `LISTING_SIZE_TTL`.
+    listing: Option<Arc<dyn TableProvider>>,
     at: Instant,
 }
 
@@ -286,7 +287,7 @@ impl Coordinator {
         if let Some(delta) = provider.downcast_ref::<DeltaTableProvider>() {
             return Some(TableSize {
                 bytes: delta.pinned_bytes(),
-                listing: false,
+                listing: None,
                 at: Instant::now(),
             });
         }
@@ -294,8 +295,8 @@ impl Coordinator {
         let state = self.base.state();
         let scan = listing.scan(&state, None, &[], None).await.ok()?;
         Some(TableSize {
-            bytes: scanned_bytes(&scan),
-            listing: true,
+            bytes: file_bytes(&scan),
+            listing: Some(Arc::clone(provider)),
             at: Instant::now(),
         })
     }
@@ -319,21 +320,22 @@ impl Coordinator {
         let mut largest = 0;
         for reference in &references {
             let key = self.key(reference);
-            let known = self.sizes.lock().expect("sizes lock").get(&key).copied();
+            let known = self.sizes.lock().expect("sizes lock").get(&key).cloned();
             let Some(mut size) = known else {
                 return local(0, format!("table {key} is not served by workers"));
             };
-            if size.listing && size.at.elapsed() > LISTING_SIZE_TTL {
-                let [catalog, schema, name] = split3(&key);
-                let provider = match self.schema(catalog, schema) {
-                    Ok(schema) => schema.table(name).await.ok().flatten(),
-                    Err(_) => None,
-                };
-                if let Some(provider) = provider {
-                    self.remember_size(&key, &provider).await;
+            if let Some(provider) = &size.listing
+                && size.at.elapsed() > LISTING_SIZE_TTL
+                && let Some(fresh) = self.measure(provider).await
+            {
+                let mut sizes = self.sizes.lock().expect("sizes lock");
+                // Unless the table was replaced or dropped meanwhile.
+                if let Some(held) = sizes.get_mut(&key)
+                    && held.at == size.at
+                {
+                    *held = fresh.clone();
                 }
-                let refreshed = self.sizes.lock().expect("sizes lock").get(&key).copied();
-                size = refreshed.unwrap_or(size);
+                size = fresh;
             }
             largest = largest.max(size.bytes);
         }
@@ -359,15 +361,6 @@ impl Coordinator {
             ),
         }
     }
-}
-
-fn split3(key: &str) -> [&str; 3] {
-    let mut parts = key.splitn(3, '.');
-    [
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    ]
 }
 
 /// The tables a query (or the query EXPLAIN describes) reads; Err: not a query.
@@ -397,14 +390,10 @@ fn query_tables(sql: &str) -> Result<Vec<TableReference>, String> {
     Ok(tables)
 }
 
-/// Bytes of the files a scan plan reads (listing and Delta scans).
-pub fn scanned_bytes(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+/// Bytes of the files a listing table's scan plan reads.
+fn file_bytes(plan: &Arc<dyn ExecutionPlan>) -> u64 {
     let mut bytes = 0;
     let _ = plan.apply(|node| {
-        if let Some(scan) = node.downcast_ref::<DeltaScanExec>() {
-            bytes += scan.info().bytes;
-            return Ok(TreeNodeRecursion::Jump);
-        }
         if let Some(config) = node
             .downcast_ref::<DataSourceExec>()
             .and_then(|source| source.data_source().downcast_ref::<FileScanConfig>())

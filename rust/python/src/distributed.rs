@@ -192,25 +192,6 @@ impl DistributedCoordinator {
             route.reason,
         )
     }
-
-    /// Every worker the source names, with whether it answered the last probe.
-    fn workers(&self) -> Vec<(String, bool)> {
-        let up = self.coordinator.pool().up();
-        self.coordinator
-            .pool()
-            .known()
-            .into_iter()
-            .map(|url| {
-                let is_up = up.contains(&url);
-                (url.to_string(), is_up)
-            })
-            .collect()
-    }
-
-    /// Why the worker source could not be read at the last probe.
-    fn workers_error(&self) -> Option<String> {
-        self.coordinator.pool().error()
-    }
 }
 
 /// A native session of the coordinator (one per rulepack).

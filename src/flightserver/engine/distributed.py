@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
-from datafusion import DataFrame, SessionContext
+from datafusion import SessionContext
 
 from flightserver.artifacts.model import PlanManifest
 from flightserver.catalog.schemas import MIRRORS
@@ -91,7 +91,6 @@ class Distribution:
             probe_interval=options.probe_interval_seconds,
             max_endpoints=config.max_endpoints,
         )
-        self._ctx = ctx
         self._sessions: dict[int, tuple[GoverningPolicy, DistributedSession]] = {}
         self._lock = threading.Lock()
         MIRRORS.append(_Mirror(self.coordinator, ctx))
@@ -148,33 +147,21 @@ class Distribution:
         physical = PhysicalQuery(scope_ctx, df, None, manifest, plan, schema)
         return QueryResult(df, schema, physical)
 
-    def explain(self, governing: GoverningPolicy, sql: str) -> pa.Table | None:
-        """EXPLAIN of a query the coordinator distributes: its stages and the routing
-        decision; None for the local path (see `local_explain`)."""
-        if not _EXPLAIN.match(sql):
-            return None
+    def explain(self, governing: GoverningPolicy, sql: str, ctx: SessionContext) -> pa.Table:
+        """EXPLAIN of a query with the routing decision: the coordinator's stages when it
+        distributes it, else the local path's plan."""
         route = self.route(sql)
-        if not route.distributable:
-            return None
-        query = _EXPLAIN.sub("", sql, count=1)
-        plan = self.plan(governing, query)
-        if plan is None:
-            return None
-        take_manifest()
-        return pa.table(
-            [
-                ["distribution", "distributed_plan"],
-                [route.describe(True), plan.display()],
-            ],
-            schema=EXPLAIN_SCHEMA,
-        )
-
-    def local_explain(self, sql: str, df: DataFrame) -> pa.Table:
-        """The local path's EXPLAIN result with the routing decision added."""
-        table = df.to_arrow_table()
+        plan = self.plan(governing, _EXPLAIN.sub("", sql, count=1)) if route.distributable else None
+        if plan is not None:
+            take_manifest()
+            return pa.table(
+                [["distribution", "distributed_plan"], [route.describe(True), plan.display()]],
+                schema=EXPLAIN_SCHEMA,
+            )
+        table = ctx.sql(sql, options=governing.sql_options).to_arrow_table()
         if table.schema.names != EXPLAIN_SCHEMA.names:
             return table
-        row = pa.table([["distribution"], [self.route(sql).describe(False)]], schema=EXPLAIN_SCHEMA)
+        row = pa.table([["distribution"], [route.describe(False)]], schema=EXPLAIN_SCHEMA)
         return pa.concat_tables([table.cast(EXPLAIN_SCHEMA), row])
 
     def run(
@@ -184,14 +171,9 @@ class Distribution:
         serves it: EXPLAIN with the routing decision, or a query it distributes; None to
         run it on the local path as is."""
         if _EXPLAIN.match(sql):
-            table = self.explain(governing, sql)
-            if table is None:
-                table = self.local_explain(sql, ctx.sql(sql, options=governing.sql_options))
+            table = self.explain(governing, sql, ctx)
             return CompletedResult(table, table.num_rows)
         return self.query(ctx, governing, sql, java)
-
-    def workers(self) -> list[tuple[str, bool]]:
-        return self.coordinator.workers()
 
 
 class _Mirror:

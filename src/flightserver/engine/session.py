@@ -157,6 +157,9 @@ class Engine:
         self._status_overrides: dict[str, TableStatus] = {}
         self.ctx = self._new_context(DEFAULT_CATALOG, DEFAULT_SCHEMA, self.default_policy)
         self.default_scope = Scope(self.ctx, self.default_policy)
+        # Contexts resolving names in the default catalog and schema (the default one, one
+        # per role): their queries may be distributed. Added to, never iterated.
+        self._default_name_contexts = {id(self.ctx)}
         # Before the catalog loads: the coordinator mirrors every registration.
         self.distribution = (
             Distribution(config, self.native_settings(), self.ctx)
@@ -261,6 +264,7 @@ class Engine:
             if scope is None:
                 ctx = self.session_context(catalog, schema, governing)
                 scope = self._role_scopes[role] = Scope(ctx, governing)
+                self._default_name_contexts.add(id(ctx))
             return scope
 
     @property
@@ -359,7 +363,7 @@ class Engine:
                 return distributed
             planned = None if parameters else self.plans.get(key)
             if planned is not None and planned.plan is not None:
-                return self.run_planned(scope, planned, planned.plan)
+                return self._stream_planned(scope, planned, planned.plan)
             write = write_statement(statement.sql)
             if write is not None:
                 return _changed_catalog(
@@ -389,6 +393,12 @@ class Engine:
             distributed = self._distributed(scope, statement.sql, None)
             if distributed is not None:
                 return distributed
+        return self._stream_planned(scope, statement, plan)
+
+    def _stream_planned(
+        self, scope: Scope, statement: PreparedStatement, plan: DataFrame
+    ) -> StatementResult:
+        """`run_planned` once the statement is known to run locally."""
         return planned_query(
             scope.ctx,
             plan,
@@ -406,8 +416,7 @@ class Engine:
         if self.distribution is None or parameters or not sql:
             return None
         # Names resolve in the default catalog and schema there, as in the coordinator.
-        contexts = [self.ctx, *(role.ctx for role in self._role_scopes.values())]
-        if not any(scope.ctx is ctx for ctx in contexts):
+        if id(scope.ctx) not in self._default_name_contexts:
             return None
         return self.distribution.run(scope.ctx, scope.governing, sql, scope.client_types)
 
